@@ -126,7 +126,11 @@ def decode(box: Box, size: Size, frame: str | Frame = DEFAULT_FRAME) -> tuple[fl
     For ``square999`` this is upstream's ``x = xn / 999 * S - dx`` with the same order of float operations.
     """
     frame = get_frame(frame)
-    x1, y1, x2, y2 = validate(box, frame)
+    return _to_pixels(validate(box, frame), size, frame)
+
+
+def _to_pixels(box: Box, size: Size, frame: Frame) -> tuple[float, float, float, float]:
+    x1, y1, x2, y2 = box
     if frame.scale is None:
         return float(x1), float(y1), float(x2), float(y2)
     dx, dy, sx, sy = _canvas(frame, size)
@@ -203,8 +207,12 @@ def iou(a: Box, b: Box) -> float:
     return inter / union if union > 0 else 0.0
 
 
-def clamp_to_image(pixel_box: tuple[float, float, float, float], size: Size) -> tuple[float, float, float, float]:
-    """Clip a pixel box to the image; only for drawing, never for data."""
+def drawable(box: Box, size: Size, frame: str | Frame = DEFAULT_FRAME) -> tuple[float, float, float, float]:
+    """Pixel rectangle to draw for a box, even an invalid one: corners ordered, clipped to the image.
+
+    The only place boxes are clamped; data and metrics always see boxes as written.
+    """
     width, height = _check_size(size)
-    x1, y1, x2, y2 = pixel_box
+    ordered = (min(box[0], box[2]), min(box[1], box[3]), max(box[0], box[2]), max(box[1], box[3]))
+    x1, y1, x2, y2 = _to_pixels(ordered, size, get_frame(frame))
     return (min(max(x1, 0.0), width), min(max(y1, 0.0), height), min(max(x2, 0.0), width), min(max(y2, 0.0), height))

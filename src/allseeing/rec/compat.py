@@ -161,10 +161,9 @@ def _build_tuples(result: CompatExtraction) -> None:
                 objects = objects * len(subjects)
             if len(subjects) != len(objects):
                 result.correct_format = False
-                result.issues.append(
-                    Issue(f"predicate {predicate!r}: {len(subjects)} subjects vs {len(objects)} objects", spans[index][0])
-                )
-            for subject, obj in zip(subjects, objects):
+                message = f"predicate {predicate!r}: {len(subjects)} subjects vs {len(objects)} objects"
+                result.issues.append(Issue(message, spans[index][0]))
+            for subject, obj in zip(subjects, objects, strict=False):  # upstream truncates
                 if not (_is_box(subject) and _is_box(obj)):
                     continue
                 result.tuples.append(

@@ -91,13 +91,13 @@ def pair_boxes(subjects: tuple[Box, ...], objects: tuple[Box, ...]) -> tuple[lis
     """Pair one predicate's subject and object boxes; returns the pairs and a problem, if any."""
     n, m = len(subjects), len(objects)
     if n == m:
-        return list(zip(subjects, objects)), None
+        return list(zip(subjects, objects, strict=True)), None
     if n == 1:
         return [(subjects[0], obj) for obj in objects], None
     if m == 1:
         return [(subj, objects[0]) for subj in subjects], None
     problem = f"{n} subject boxes cannot pair with {m} object boxes (counts must be equal or one of them 1)"
-    return list(zip(subjects, objects)), problem
+    return list(zip(subjects, objects, strict=False)), problem
 
 
 def parse_box_list(content: str, lenient: bool) -> tuple[list[list], str | None]:
@@ -283,13 +283,16 @@ class _Parser:
             for box in mention.boxes:
                 by_box.setdefault(_key(box), []).append(mention)
         result = []
-        for relation, pairs in zip(self.relations, self.pairs):
+        for relation, pairs in zip(self.relations, self.pairs, strict=True):
             names: dict[Box, str | None] = {}
             for box in dict.fromkeys(box for pair in pairs for box in pair):
                 names[box] = _name(by_box.get(_key(box), []), relation.start)
                 if names[box] is None:
-                    self.problem(f"box {list(box)} of {tags.PRED_OPEN}{relation.predicate}{tags.PRED_CLOSE} "
-                                 f"is listed by no {tags.REF_OPEN}", relation.start)
+                    self.problem(
+                        f"box {list(box)} of {tags.PRED_OPEN}{relation.predicate}{tags.PRED_CLOSE} "
+                        f"is listed by no {tags.REF_OPEN}",
+                        relation.start,
+                    )
             for subject_box, object_box in pairs:
                 result.append(
                     Triplet(names[subject_box], subject_box, relation.predicate, names[object_box], object_box)

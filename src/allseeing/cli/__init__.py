@@ -1,0 +1,38 @@
+"""``allseeing <verb>``: the command line. Every verb is reachable in-process through :func:`main`."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from allseeing import __version__
+from allseeing.cli import quickstart, rec
+from allseeing.cli.common import UserError
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="allseeing",
+        description="The All-Seeing Project V2 toolkit: ReC format, ASMv2, CRPE and region-level evaluation.",
+    )
+    parser.add_argument("--version", action="version", version=f"allseeing {__version__}")
+    verbs = parser.add_subparsers(dest="verb", required=True, metavar="VERB")
+    quickstart.register(verbs)
+    rec.register(verbs)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run one verb; returns the exit status (problems print one line, ``--debug`` shows the traceback)."""
+    args = build_parser().parse_args(argv)
+    try:
+        return args.run(args)
+    except (UserError, ValueError, OSError) as error:
+        if args.debug:
+            raise
+        print(f"allseeing {args.verb}: error: {error}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,54 @@
+"""Helpers shared by the verbs: common options, input reading, JSON output."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from PIL import Image, UnidentifiedImageError
+
+from allseeing.rec.boxes import FRAMES
+
+
+class UserError(Exception):
+    """A problem with what the user asked for; printed as one line."""
+
+
+def common_options() -> argparse.ArgumentParser:
+    """Options every verb takes (used as an argparse parent)."""
+    parent = argparse.ArgumentParser(add_help=False)
+    parent.add_argument("--debug", action="store_true", help="show the full traceback on errors")
+    return parent
+
+
+def add_frame_option(parser: argparse.ArgumentParser, flag: str = "--frame", dest: str = "frame") -> None:
+    choices = ", ".join(f"{name} ({frame.used_by})" for name, frame in FRAMES.items())
+    parser.add_argument(flag, dest=dest, default="square999", choices=list(FRAMES), metavar="F", help=choices)
+
+
+def read_text(path: str | None) -> tuple[str, str]:
+    """The text of FILE, or of stdin when FILE is absent or ``-``; returns (text, name for messages)."""
+    if path in (None, "-"):
+        return sys.stdin.read(), "<stdin>"
+    try:
+        return Path(path).read_text(encoding="utf-8"), path
+    except (OSError, UnicodeDecodeError) as error:
+        raise UserError(f"cannot read {path}: {error}") from None
+
+
+def open_image(path: str) -> Image.Image:
+    """Open and decode an image fully, or fail with one line naming the file."""
+    try:
+        with Image.open(path) as image:
+            image.load()
+            return image.convert("RGB")
+    except (OSError, UnidentifiedImageError) as error:
+        raise UserError(f"cannot read image {path}: {error}") from None
+
+
+def print_json(value: Any) -> None:
+    json.dump(value, sys.stdout, ensure_ascii=False, indent=2)
+    sys.stdout.write("\n")
