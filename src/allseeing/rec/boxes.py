@@ -161,8 +161,38 @@ def encode(pixel_box: Box, size: Size, frame: str | Frame = DEFAULT_FRAME) -> Bo
 
 
 def convert(box: Box, size: Size, source: str | Frame, target: str | Frame) -> Box:
-    """Re-express a box given in ``source`` in ``target``, through the original image's pixels."""
-    return encode(decode(box, size, source), size, target)
+    """Re-express a box given in ``source`` in ``target``, through the original image's pixels.
+
+    A decoded box can stick out of the image by up to one ``source`` unit (truncation on the padded canvas: the
+    sky box of the worked example starts at y = -0.22). Before encoding into a frame with a range, that much is
+    snapped to the image edge; a box further out is an error.
+    """
+    source, target = get_frame(source), get_frame(target)
+    pixels = decode(box, size, source)
+    if target.scale is not None and source.integer:
+        _, _, sx, sy = _canvas(source, size)
+        pixels = _snap_to_image(pixels, size, sx / source.scale, sy / source.scale)
+    return encode(pixels, size, target)
+
+
+def _snap_to_image(
+    pixels: tuple[float, float, float, float], size: Size, tolerance_x: float, tolerance_y: float
+) -> tuple[float, float, float, float]:
+    def snap(value: float, limit: int, tolerance: float) -> float:
+        if -tolerance <= value < 0:
+            return 0.0
+        if limit < value <= limit + tolerance:
+            return float(limit)
+        return value
+
+    width, height = size
+    x1, y1, x2, y2 = pixels
+    return (
+        snap(x1, width, tolerance_x),
+        snap(y1, height, tolerance_y),
+        snap(x2, width, tolerance_x),
+        snap(y2, height, tolerance_y),
+    )
 
 
 def flip(box: Box, size: Size, frame: str | Frame = DEFAULT_FRAME) -> Box:

@@ -121,7 +121,7 @@ def extract(text: str) -> CompatExtraction:
         caption = caption.replace(token, "")
         try:
             boxes = json.loads(inner)
-        except ValueError:
+        except (ValueError, RecursionError):  # RecursionError: absurdly deep nesting
             result.issues.append(Issue(f"box list {inner[:60]!r} is not valid JSON (skipped)", match.start()))
             continue
         if not isinstance(boxes, list):

@@ -108,7 +108,7 @@ def parse_box_list(content: str, lenient: bool) -> tuple[list[list], str | None]
     """
     try:
         value = json.loads(content)
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: absurdly deep nesting
         return [], f"box list {content.strip()[:60]!r} is not valid JSON"
     if isinstance(value, list) and all(isinstance(item, list) for item in value):
         return value, None
@@ -260,7 +260,7 @@ class _Parser:
         stripped = rest.lstrip()
         try:
             _, consumed = json.JSONDecoder().raw_decode(stripped)
-        except ValueError:
+        except (ValueError, RecursionError):  # RecursionError: absurdly deep nesting
             return "", opener.end
         end = opener.end + (len(rest) - len(stripped)) + consumed
         return self.text[opener.end : end], end
