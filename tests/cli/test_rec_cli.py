@@ -1,0 +1,206 @@
+"""``allseeing rec ...`` run as a user would: arguments in, JSON or text out, one-line errors."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from allseeing.assets import EXAMPLE_IMAGE, EXAMPLE_REC
+from allseeing.cli import main
+
+BUS = (
+    "a <ref>bus</ref><box>[[290, 260, 835, 781]]</box> <pred>on</pred><box>[[290, 260, 835, 781]]</box>"
+    "<box>[[0, 583, 984, 900]]</box> a <ref>road</ref><box>[[0, 583, 984, 900]]</box>"
+)
+
+
+def run(capsys, *argv, stdin=None, monkeypatch=None):
+    if stdin is not None:
+        import io
+
+        monkeypatch.setattr(sys, "stdin", io.StringIO(stdin))
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_parse_from_stdin_prints_the_contract(capsys, monkeypatch):
+    code, out, _ = run(capsys, "rec", "parse", "--size", "640", "514", stdin=BUS, monkeypatch=monkeypatch)
+    assert code == 0
+    result = json.loads(out)
+    assert set(result) == {"caption", "objects", "relations", "triplets", "errors"}
+    assert result["caption"] == "a bus on a road"
+    assert result["objects"][0] == {
+        "phrase": "bus",
+        "boxes": [[290, 260, 835, 781]],
+        "pixel_boxes": [[185.79, 103.57, 534.93, 437.34]],
+        "start": 2,
+        "end": 49,
+    }
+    assert result["triplets"][0]["subject"] == "bus" and result["triplets"][0]["object"] == "road"
+
+
+def test_parse_strict_error_exits_1_with_the_offset(capsys, tmp_path):
+    path = tmp_path / "bad.txt"
+    path.write_text("a <ref>dog</ref><box>[[1, 2, 3, 1000]]</box>")
+    code, out, err = run(capsys, "rec", "parse", "--mode", "strict", str(path))
+    assert code == 1
+    assert out == ""
+    assert err == f"{path}: offset 16: box [1, 2, 3, 1000] is outside the square999 range 0..999\n"
+
+
+def test_parse_lenient_reports_problems_in_errors(capsys, tmp_path):
+    path = tmp_path / "bad.txt"
+    path.write_text("a <ref>dog</ref><box>[[1, 2, 3, 1000]]</box>")
+    code, out, _ = run(capsys, "rec", "parse", str(path))
+    assert code == 0
+    assert json.loads(out)["errors"] == [
+        {"message": "box [1, 2, 3, 1000] is outside the square999 range 0..999", "offset": 16}
+    ]
+
+
+def test_parse_compat_mode(capsys, monkeypatch):
+    code, out, _ = run(
+        capsys, "rec", "parse", "--mode", "compat", stdin="<box>[[1, 2, 3, 4]]</box>", monkeypatch=monkeypatch
+    )
+    assert code == 0
+    assert json.loads(out)["objects"][0]["phrase"] == "Unknown"
+
+
+def test_missing_input_file_is_one_line(capsys, tmp_path):
+    code, _, err = run(capsys, "rec", "parse", str(tmp_path / "nope.txt"))
+    assert code == 1
+    assert err.count("\n") == 1 and "cannot read" in err and "nope.txt" in err
+
+
+def test_convert_box(capsys):
+    code, out, _ = run(
+        capsys,
+        "rec",
+        "convert-box",
+        "--from",
+        "square999",
+        "--to",
+        "raw1000",
+        "--size",
+        "640",
+        "514",
+        "290",
+        "260",
+        "835",
+        "781",
+    )
+    assert code == 0
+    assert json.loads(out) == [290, 201, 835, 850]
+    code, out, _ = run(
+        capsys,
+        "rec",
+        "convert-box",
+        "--from",
+        "square999",
+        "--to",
+        "pixel",
+        "--size",
+        "640",
+        "514",
+        "682",
+        "98",
+        "999",
+        "510",
+    )
+    assert json.loads(out) == pytest.approx([436.9169, -0.2172, 640.0, 263.7267], abs=1e-4)
+
+
+def test_convert_box_error_is_one_line(capsys):
+    code, _, err = run(
+        capsys, "rec", "convert-box", "--from", "raw100", "--to", "pixel", "--size", "10", "10", "5", "5", "1", "1"
+    )
+    assert code == 1
+    assert err == "allseeing rec: error: box [5, 5, 1, 1] has x1 > x2 or y1 > y2\n"
+
+
+def test_draw_writes_overlays(capsys, tmp_path):
+    rec = tmp_path / "example.txt"
+    rec.write_text(EXAMPLE_REC.read_text())
+    code, out, _ = run(capsys, "rec", "draw", "--image", str(EXAMPLE_IMAGE), "--out", str(tmp_path / "o"), str(rec))
+    assert code == 0
+    result = json.loads(out)
+    assert len(result["files"]) == 5 and all((tmp_path / "o").joinpath(f).exists() for f in result["files"])
+    assert [o["name"] for o in result["scene_graph"]["objects"]] == ["bus", "road", "sky", "tree", "person"]
+
+
+@pytest.mark.parametrize("content", [None, b"not an image at all"])
+def test_draw_with_a_bad_image_fails_in_one_line(capsys, tmp_path, monkeypatch, content):
+    image = tmp_path / "img.png"
+    if content is not None:
+        image.write_bytes(content)
+    code, out, err = run(
+        capsys, "rec", "draw", "--image", str(image), "--out", str(tmp_path / "o"), stdin=BUS, monkeypatch=monkeypatch
+    )
+    assert code == 1 and out == ""
+    assert err.startswith(f"allseeing rec: error: cannot read image {image}") and err.count("\n") == 1
+    assert not (tmp_path / "o").exists()
+
+
+def test_flip_text_and_image(capsys, tmp_path, monkeypatch):
+    out_image = tmp_path / "flipped.png"
+    code, out, _ = run(
+        capsys,
+        "rec",
+        "flip",
+        "--image",
+        str(EXAMPLE_IMAGE),
+        "--image-out",
+        str(out_image),
+        stdin="the <ref>tree on the left</ref><box>[[43, 207, 234, 613]]</box>",
+        monkeypatch=monkeypatch,
+    )
+    assert code == 0
+    assert out == "the <ref>tree on the right</ref><box>[[765, 207, 956, 613]]</box>"
+    from PIL import Image
+
+    assert Image.open(out_image).size == (640, 514)
+
+
+def test_flip_with_size(capsys, monkeypatch):
+    code, out, _ = run(
+        capsys,
+        "rec",
+        "flip",
+        "--size",
+        "513",
+        "640",
+        stdin="<ref>x</ref><box>[[100, 5, 300, 9]]</box>",
+        monkeypatch=monkeypatch,
+    )
+    assert (code, out) == (0, "<ref>x</ref><box>[[697, 5, 897, 9]]</box>")
+
+
+def test_debug_shows_the_traceback(capsys, tmp_path):
+    with pytest.raises(Exception, match="cannot read"):
+        main(["rec", "parse", "--debug", str(tmp_path / "nope.txt")])
+
+
+def test_every_verb_has_help():
+    for argv in (
+        ["--help"],
+        ["rec", "--help"],
+        ["rec", "parse", "--help"],
+        ["rec", "draw", "--help"],
+        ["rec", "convert-box", "--help"],
+        ["rec", "flip", "--help"],
+        ["quickstart", "--help"],
+    ):
+        with pytest.raises(SystemExit) as info:
+            main(argv)
+        assert info.value.code == 0
+
+
+def test_console_script_is_installed():
+    result = subprocess.run(["allseeing", "--version"], capture_output=True, text=True, check=True)
+    assert result.stdout.startswith("allseeing ")
+    result = subprocess.run(
+        [sys.executable, "-m", "allseeing", "rec", "parse"], input=BUS, capture_output=True, text=True, check=True
+    )
+    assert json.loads(result.stdout)["caption"] == "a bus on a road"
