@@ -26,6 +26,10 @@ class BoxError(ValueError):
     """A box that is malformed, out of order or out of its frame's range."""
 
 
+class MalformedBoxError(BoxError):
+    """Not a box at all: not four finite numbers."""
+
+
 @dataclass(frozen=True)
 class Frame:
     """A coordinate convention for boxes written in text.
@@ -94,6 +98,16 @@ def _check_size(size: Size) -> Size:
     return width, height
 
 
+def _is_coordinate(value: object) -> bool:
+    kind = type(value)  # exact types: bool is not a coordinate
+    return kind is int or (kind is float and math.isfinite(value))
+
+
+def is_box(value: object) -> bool:
+    """Whether ``value`` has the shape of a box: a list or tuple of four finite numbers (any order or range)."""
+    return isinstance(value, (list, tuple)) and len(value) == 4 and all(_is_coordinate(v) for v in value)
+
+
 def validate(box: object, frame: str | Frame = DEFAULT_FRAME) -> Box:
     """Check that ``box`` is four finite numbers with x1 <= x2, y1 <= y2, inside the frame's range.
 
@@ -107,11 +121,11 @@ def validate(box: object, frame: str | Frame = DEFAULT_FRAME) -> Box:
         BoxError: naming the box and the problem.
     """
     frame = get_frame(frame)
-    if not isinstance(box, (list, tuple)) or len(box) != 4:
-        raise BoxError(f"a box must be 4 numbers [x1, y1, x2, y2], got {box!r}")
-    for value in box:
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-            raise BoxError(f"box {list(box)} holds {value!r}, not a finite number")
+    if not is_box(box):
+        if not isinstance(box, (list, tuple)) or len(box) != 4:
+            raise MalformedBoxError(f"a box must be 4 numbers [x1, y1, x2, y2], got {box!r}")
+        value = next(v for v in box if not _is_coordinate(v))
+        raise MalformedBoxError(f"box {list(box)} holds {value!r}, not a finite number")
     x1, y1, x2, y2 = box
     if x1 > x2 or y1 > y2:
         raise BoxError(f"box {list(box)} has x1 > x2 or y1 > y2")

@@ -27,7 +27,7 @@ import re
 from dataclasses import dataclass, field
 
 from allseeing.rec import tags
-from allseeing.rec.boxes import Box
+from allseeing.rec.boxes import Box, is_box
 from allseeing.rec.document import Issue, ObjectMention, ReCDocument, RelationMention, Triplet
 
 UNKNOWN = "Unknown"
@@ -93,16 +93,8 @@ class CompatExtraction:
         return ReCDocument(self.caption, objects, tuple(relations), triplets, errors)
 
 
-def _is_box(value: object) -> bool:
-    return (
-        isinstance(value, list)
-        and len(value) == 4
-        and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value)
-    )
-
-
 def _valid(boxes: list) -> tuple[Box, ...]:
-    return tuple(tuple(box) for box in boxes if _is_box(box))
+    return tuple(tuple(box) for box in boxes if is_box(box))
 
 
 def extract(text: str) -> CompatExtraction:
@@ -164,7 +156,7 @@ def _build_tuples(result: CompatExtraction) -> None:
                 message = f"predicate {predicate!r}: {len(subjects)} subjects vs {len(objects)} objects"
                 result.issues.append(Issue(message, spans[index][0]))
             for subject, obj in zip(subjects, objects, strict=False):  # upstream truncates
-                if not (_is_box(subject) and _is_box(obj)):
+                if not (is_box(subject) and is_box(obj)):
                     continue
                 result.tuples.append(
                     CompatTuple(

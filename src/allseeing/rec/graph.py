@@ -59,14 +59,13 @@ class SceneGraph:
     @classmethod
     def from_document(cls, document: ReCDocument) -> SceneGraph:
         objects: list[SceneObject] = []
-        ids: dict[tuple[float, ...], int] = {}
+        ids: dict[Box, int] = {}  # numerically equal boxes are equal keys (hash(1) == hash(1.0))
 
         def instance(box: Box, name: str | None) -> int:
-            key = tuple(float(v) for v in box)
-            if key not in ids:
-                ids[key] = len(objects)
+            if box not in ids:
+                ids[box] = len(objects)
                 objects.append(SceneObject(len(objects), name, box))
-            return ids[key]
+            return ids[box]
 
         for mention in document.objects:
             for box in mention.boxes:
