@@ -49,6 +49,20 @@ def open_image(path: str) -> Image.Image:
         raise UserError(f"cannot read image {path}: {error}") from None
 
 
+def format_json(value: Any, indent: int = 0) -> str:
+    """JSON indented by structure, with lists of plain values (boxes) kept on one line."""
+    pad, inner = " " * indent, " " * (indent + 2)
+    if isinstance(value, dict) and value:
+        items = [
+            f"{inner}{json.dumps(key, ensure_ascii=False)}: {format_json(v, indent + 2)}" for key, v in value.items()
+        ]
+        return "{\n" + ",\n".join(items) + f"\n{pad}}}"
+    if isinstance(value, list) and any(isinstance(v, (dict, list)) and v for v in value):
+        if all(isinstance(v, list) and not any(isinstance(x, (dict, list)) for x in v) for v in value):
+            return json.dumps(value, ensure_ascii=False)  # a list of boxes
+        return "[\n" + ",\n".join(f"{inner}{format_json(v, indent + 2)}" for v in value) + f"\n{pad}]"
+    return json.dumps(value, ensure_ascii=False)
+
+
 def print_json(value: Any) -> None:
-    json.dump(value, sys.stdout, ensure_ascii=False, indent=2)
-    sys.stdout.write("\n")
+    sys.stdout.write(format_json(value) + "\n")
