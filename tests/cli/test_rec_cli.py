@@ -1,10 +1,13 @@
 """``allseeing rec ...`` run as a user would: arguments in, JSON or text out, one-line errors."""
 
+import io
 import json
+import shlex
 import subprocess
 import sys
 
 import pytest
+from PIL import Image
 
 from allseeing.assets import EXAMPLE_IMAGE, EXAMPLE_REC
 from allseeing.cli import main
@@ -15,18 +18,21 @@ BUS = (
 )
 
 
-def run(capsys, *argv, stdin=None, monkeypatch=None):
-    if stdin is not None:
-        import io
+@pytest.fixture
+def run(capsys, monkeypatch):
+    """Run ``allseeing <command>`` in-process; returns (exit code, stdout, stderr)."""
 
+    def invoke(command: str, stdin: str = "") -> tuple[int, str, str]:
         monkeypatch.setattr(sys, "stdin", io.StringIO(stdin))
-    code = main(list(argv))
-    out, err = capsys.readouterr()
-    return code, out, err
+        code = main(shlex.split(command))
+        out, err = capsys.readouterr()
+        return code, out, err
+
+    return invoke
 
 
-def test_parse_from_stdin_prints_the_contract(capsys, monkeypatch):
-    code, out, _ = run(capsys, "rec", "parse", "--size", "640", "514", stdin=BUS, monkeypatch=monkeypatch)
+def test_parse_from_stdin_prints_the_contract(run):
+    code, out, _ = run("rec parse --size 640 514", stdin=BUS)
     assert code == 0
     result = json.loads(out)
     assert set(result) == {"caption", "objects", "relations", "triplets", "errors"}
@@ -41,89 +47,53 @@ def test_parse_from_stdin_prints_the_contract(capsys, monkeypatch):
     assert result["triplets"][0]["subject"] == "bus" and result["triplets"][0]["object"] == "road"
 
 
-def test_parse_strict_error_exits_1_with_the_offset(capsys, tmp_path):
+def test_parse_strict_error_exits_1_with_the_offset(run, tmp_path):
     path = tmp_path / "bad.txt"
     path.write_text("a <ref>dog</ref><box>[[1, 2, 3, 1000]]</box>")
-    code, out, err = run(capsys, "rec", "parse", "--mode", "strict", str(path))
-    assert code == 1
-    assert out == ""
+    code, out, err = run(f"rec parse --mode strict {path}")
+    assert (code, out) == (1, "")
     assert err == f"{path}: offset 16: box [1, 2, 3, 1000] is outside the square999 range 0..999\n"
 
 
-def test_parse_lenient_reports_problems_in_errors(capsys, tmp_path):
+def test_parse_lenient_reports_problems_in_errors(run, tmp_path):
     path = tmp_path / "bad.txt"
     path.write_text("a <ref>dog</ref><box>[[1, 2, 3, 1000]]</box>")
-    code, out, _ = run(capsys, "rec", "parse", str(path))
+    code, out, _ = run(f"rec parse {path}")
     assert code == 0
     assert json.loads(out)["errors"] == [
         {"message": "box [1, 2, 3, 1000] is outside the square999 range 0..999", "offset": 16}
     ]
 
 
-def test_parse_compat_mode(capsys, monkeypatch):
-    code, out, _ = run(
-        capsys, "rec", "parse", "--mode", "compat", stdin="<box>[[1, 2, 3, 4]]</box>", monkeypatch=monkeypatch
-    )
+def test_parse_compat_mode(run):
+    code, out, _ = run("rec parse --mode compat", stdin="<box>[[1, 2, 3, 4]]</box>")
     assert code == 0
     assert json.loads(out)["objects"][0]["phrase"] == "Unknown"
 
 
-def test_missing_input_file_is_one_line(capsys, tmp_path):
-    code, _, err = run(capsys, "rec", "parse", str(tmp_path / "nope.txt"))
+def test_missing_input_file_is_one_line(run, tmp_path):
+    code, _, err = run(f"rec parse {tmp_path / 'nope.txt'}")
     assert code == 1
     assert err.count("\n") == 1 and "cannot read" in err and "nope.txt" in err
 
 
-def test_convert_box(capsys):
-    code, out, _ = run(
-        capsys,
-        "rec",
-        "convert-box",
-        "--from",
-        "square999",
-        "--to",
-        "raw1000",
-        "--size",
-        "640",
-        "514",
-        "290",
-        "260",
-        "835",
-        "781",
-    )
-    assert code == 0
-    assert json.loads(out) == [290, 201, 835, 850]
-    code, out, _ = run(
-        capsys,
-        "rec",
-        "convert-box",
-        "--from",
-        "square999",
-        "--to",
-        "pixel",
-        "--size",
-        "640",
-        "514",
-        "682",
-        "98",
-        "999",
-        "510",
-    )
+def test_convert_box(run):
+    code, out, _ = run("rec convert-box --from square999 --to raw1000 --size 640 514 290 260 835 781")
+    assert (code, json.loads(out)) == (0, [290, 201, 835, 850])
+    _, out, _ = run("rec convert-box --from square999 --to pixel --size 640 514 682 98 999 510")
     assert json.loads(out) == pytest.approx([436.9169, -0.2172, 640.0, 263.7267], abs=1e-4)
 
 
-def test_convert_box_error_is_one_line(capsys):
-    code, _, err = run(
-        capsys, "rec", "convert-box", "--from", "raw100", "--to", "pixel", "--size", "10", "10", "5", "5", "1", "1"
-    )
+def test_convert_box_error_is_one_line(run):
+    code, _, err = run("rec convert-box --from raw100 --to pixel --size 10 10 5 5 1 1")
     assert code == 1
     assert err == "allseeing rec: error: box [5, 5, 1, 1] has x1 > x2 or y1 > y2\n"
 
 
-def test_draw_writes_overlays(capsys, tmp_path):
+def test_draw_writes_overlays(run, tmp_path):
     rec = tmp_path / "example.txt"
     rec.write_text(EXAMPLE_REC.read_text())
-    code, out, _ = run(capsys, "rec", "draw", "--image", str(EXAMPLE_IMAGE), "--out", str(tmp_path / "o"), str(rec))
+    code, out, _ = run(f"rec draw --image {EXAMPLE_IMAGE} --out {tmp_path / 'o'} {rec}")
     assert code == 0
     result = json.loads(out)
     assert len(result["files"]) == 5 and all((tmp_path / "o").joinpath(f).exists() for f in result["files"])
@@ -131,70 +101,49 @@ def test_draw_writes_overlays(capsys, tmp_path):
 
 
 @pytest.mark.parametrize("content", [None, b"not an image at all"])
-def test_draw_with_a_bad_image_fails_in_one_line(capsys, tmp_path, monkeypatch, content):
+def test_draw_with_a_bad_image_fails_in_one_line(run, tmp_path, content):
     image = tmp_path / "img.png"
     if content is not None:
         image.write_bytes(content)
-    code, out, err = run(
-        capsys, "rec", "draw", "--image", str(image), "--out", str(tmp_path / "o"), stdin=BUS, monkeypatch=monkeypatch
-    )
+    code, out, err = run(f"rec draw --image {image} --out {tmp_path / 'o'}", stdin=BUS)
     assert code == 1 and out == ""
     assert err.startswith(f"allseeing rec: error: cannot read image {image}") and err.count("\n") == 1
     assert not (tmp_path / "o").exists()
 
 
-def test_flip_text_and_image(capsys, tmp_path, monkeypatch):
+def test_flip_text_and_image(run, tmp_path):
     out_image = tmp_path / "flipped.png"
-    code, out, _ = run(
-        capsys,
-        "rec",
-        "flip",
-        "--image",
-        str(EXAMPLE_IMAGE),
-        "--image-out",
-        str(out_image),
-        stdin="the <ref>tree on the left</ref><box>[[43, 207, 234, 613]]</box>",
-        monkeypatch=monkeypatch,
-    )
+    stdin = "the <ref>tree on the left</ref><box>[[43, 207, 234, 613]]</box>"
+    code, out, _ = run(f"rec flip --image {EXAMPLE_IMAGE} --image-out {out_image}", stdin=stdin)
     assert code == 0
     assert out == "the <ref>tree on the right</ref><box>[[765, 207, 956, 613]]</box>"
-    from PIL import Image
+    original, flipped = Image.open(EXAMPLE_IMAGE).convert("RGB"), Image.open(out_image)
+    assert flipped.size == (640, 514)
+    assert flipped.getpixel((639 - 90, 150)) == original.getpixel((90, 150))
 
-    assert Image.open(out_image).size == (640, 514)
 
-
-def test_flip_with_size(capsys, monkeypatch):
-    code, out, _ = run(
-        capsys,
-        "rec",
-        "flip",
-        "--size",
-        "513",
-        "640",
-        stdin="<ref>x</ref><box>[[100, 5, 300, 9]]</box>",
-        monkeypatch=monkeypatch,
+def test_flip_with_size(run):
+    assert run("rec flip --size 513 640", stdin="<ref>x</ref><box>[[100, 5, 300, 9]]</box>")[:2] == (
+        0,
+        "<ref>x</ref><box>[[697, 5, 897, 9]]</box>",
     )
-    assert (code, out) == (0, "<ref>x</ref><box>[[697, 5, 897, 9]]</box>")
 
 
-def test_debug_shows_the_traceback(capsys, tmp_path):
+def test_flip_image_out_needs_an_image(run, tmp_path):
+    code, _, err = run(f"rec flip --size 5 5 --image-out {tmp_path / 'x.png'}", stdin="")
+    assert (code, err) == (1, "allseeing rec: error: --image-out needs --image\n")
+
+
+def test_debug_shows_the_traceback(tmp_path):
     with pytest.raises(Exception, match="cannot read"):
         main(["rec", "parse", "--debug", str(tmp_path / "nope.txt")])
 
 
-def test_every_verb_has_help():
-    for argv in (
-        ["--help"],
-        ["rec", "--help"],
-        ["rec", "parse", "--help"],
-        ["rec", "draw", "--help"],
-        ["rec", "convert-box", "--help"],
-        ["rec", "flip", "--help"],
-        ["quickstart", "--help"],
-    ):
-        with pytest.raises(SystemExit) as info:
-            main(argv)
-        assert info.value.code == 0
+@pytest.mark.parametrize("command", ["", "rec", "rec parse", "rec draw", "rec convert-box", "rec flip", "quickstart"])
+def test_every_verb_has_help(command):
+    with pytest.raises(SystemExit) as info:
+        main([*command.split(), "--help"])
+    assert info.value.code == 0
 
 
 def test_console_script_is_installed():
