@@ -226,22 +226,21 @@ class _Parser:
     def box_group(self, index: int) -> tuple[tuple[Box, ...], int, int]:
         """Parse ``<box>...</box>`` at ``index``; returns the valid boxes, the next index and the end offset."""
         opener = self.tokens[index]
-        content_token = self.tokens[index + 1] if self.kind(index + 1) is TokenKind.TEXT else None
-        content_end = content_token.end if content_token else opener.end
-        closed = self.kind(index + 1 + (content_token is not None)) is TokenKind.BOX_CLOSE
-        if closed:
-            content = self.text[opener.end : content_end]
-            next_index = index + 2 + (content_token is not None)
-            end = self.tokens[next_index - 1].end
+        has_content = self.kind(index + 1) is TokenKind.TEXT
+        closer = index + 1 + has_content
+        content_end = self.tokens[index + 1].end if has_content else opener.end
+        if self.kind(closer) is TokenKind.BOX_CLOSE:
+            content, next_index, end = self.text[opener.end : content_end], closer + 1, self.tokens[closer].end
         else:
             self.problem(f"{tags.BOX_OPEN} is not closed by {tags.BOX_CLOSE}", opener.start)
             content, end = self.recover_unclosed(opener, content_end)
             next_index = index + 1
-            if content_token is not None:
-                # The part after the recovered box list stays ordinary text.
-                self.tokens[index + 1] = Token(TokenKind.TEXT, end, content_token.end)
-                if end == content_token.end:
-                    next_index = index + 2
+            if has_content:
+                # What follows the recovered box list is ordinary text: shorten the content token to it.
+                self.tokens[index + 1] = Token(TokenKind.TEXT, end, content_end)
+                next_index += end == content_end
+            if not content:
+                return (), next_index, end
         raw_boxes, problem = parse_box_list(content, self.lenient)
         if problem:
             self.problem(problem, opener.start)
