@@ -6,7 +6,7 @@ import argparse
 import sys
 
 from allseeing import __version__
-from allseeing.cli import quickstart, rec
+from allseeing.cli import data, quickstart, rec, synth
 from allseeing.cli.common import UserError
 
 
@@ -19,6 +19,8 @@ def build_parser() -> argparse.ArgumentParser:
     verbs = parser.add_subparsers(dest="verb", required=True, metavar="VERB")
     quickstart.register(verbs)
     rec.register(verbs)
+    synth.register(verbs)
+    data.register(verbs)
     return parser
 
 

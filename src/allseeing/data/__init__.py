@@ -1,0 +1,1 @@
+"""Data: the synthetic world, manifests and their checks."""
