@@ -33,7 +33,7 @@ MAX_PAIRS_PER_SCENE = 6
 
 
 @dataclass(frozen=True)
-class TestScene:
+class EvalScene:
     scene: Scene
     image: str
     rare: Triplet | None  # the rare triplet an abnormal scene was built around
@@ -47,7 +47,7 @@ def _pixels(box: tuple[float, ...]) -> list[float]:
     return [round(v, 2) for v in box]
 
 
-def probe_relation(test: TestScene, rng: random.Random) -> tuple[Relation, str, str] | None:
+def probe_relation(test: EvalScene, rng: random.Random) -> tuple[Relation, str, str] | None:
     """The relation an evaluation question asks about, with unambiguous names for its two objects.
 
     Abnormal scenes ask about their rare triplet (object 1 relates to object 0 by construction).
@@ -79,7 +79,7 @@ def _name_distractors(rng: random.Random, scene: Scene, satisfies, exclude: set[
 
 
 def _crpe_rows(
-    test: TestScene, key: str, category: str, question: str, correct: str, distractors: list[str]
+    test: EvalScene, key: str, category: str, question: str, correct: str, distractors: list[str]
 ) -> list[dict]:
     """The four circular rotations of one question, on consecutive rows."""
     return [
@@ -94,14 +94,14 @@ def _crpe_rows(
     ]
 
 
-def crpe_exist(test: TestScene, rng: random.Random) -> list[dict]:
+def crpe_exist(test: EvalScene, rng: random.Random) -> list[dict]:
     scene = test.scene
     present = rng.choice(scene.items).name
     absent = sorted(set(ALL_NAMES) - {item.name for item in scene.items})
     return _crpe_rows(test, "exist", "exist", lang.EXIST_QUESTION, present, rng.sample(absent, 3))
 
 
-def crpe_relation(test: TestScene, rng: random.Random) -> list[dict]:
+def crpe_relation(test: EvalScene, rng: random.Random) -> list[dict]:
     """Subject, predicate and object questions about one relation of the scene."""
     probe = probe_relation(test, rng)
     if probe is None:
@@ -136,7 +136,7 @@ def crpe_relation(test: TestScene, rng: random.Random) -> list[dict]:
     return rows
 
 
-def grounding(test: TestScene, rng: random.Random) -> list[dict]:
+def grounding(test: EvalScene, rng: random.Random) -> list[dict]:
     scene = test.scene
     referable = [(i, e) for i in range(len(scene.items)) if (e := lang.refer(scene, i))]
     rng.shuffle(referable)
@@ -163,7 +163,7 @@ def grounding(test: TestScene, rng: random.Random) -> list[dict]:
     return rows
 
 
-def region_captions(test: TestScene, rng: random.Random) -> list[tuple[dict, list[str]]]:
+def region_captions(test: EvalScene, rng: random.Random) -> list[tuple[dict, list[str]]]:
     """Rows of region_caption_eval_square_pad.jsonl, each with its reference captions (``ann_id`` set later)."""
     scene = test.scene
     indices = sorted(rng.sample(range(len(scene.items)), min(MAX_REGIONS_PER_SCENE, len(scene.items))))
@@ -186,7 +186,7 @@ def region_captions(test: TestScene, rng: random.Random) -> list[tuple[dict, lis
     return result
 
 
-def vcr(test: TestScene, rng: random.Random) -> list[dict]:
+def vcr(test: EvalScene, rng: random.Random) -> list[dict]:
     """A question-answer row (qa) and its rationale row (qar), both about one relation."""
     probe = probe_relation(test, rng)
     if probe is None:
@@ -222,7 +222,8 @@ def vcr(test: TestScene, rng: random.Random) -> list[dict]:
     ]
 
 
-def psg(test: TestScene, rng: random.Random) -> list[dict]:
+def psg(test: EvalScene, rng: random.Random) -> list[dict]:
+    """One row per scene with relations; the ground truth is the salient relations, with shapes as classes."""
     scene = test.scene
     tuples = [
         [
@@ -234,6 +235,8 @@ def psg(test: TestScene, rng: random.Random) -> list[dict]:
         ]
         for r in salient_relations(scene)
     ]
+    if not tuples:
+        return []  # a single object: no relation to find
     return [
         {
             "question_id": f"{scene.scene_id}-psg",
@@ -246,7 +249,7 @@ def psg(test: TestScene, rng: random.Random) -> list[dict]:
     ]
 
 
-def psg_pred_cls(test: TestScene, rng: random.Random) -> list[dict]:
+def psg_pred_cls(test: EvalScene, rng: random.Random) -> list[dict]:
     scene = test.scene
     rows = []
     for relation in salient_relations(scene)[:MAX_PAIRS_PER_SCENE]:

@@ -103,7 +103,7 @@ def build_scene(spec: SceneSpec, out: Path) -> SceneResult:
             if turns:
                 result.samples[task] = llava_sample(f"{task}-{spec.scene_id}", spec.image, turns)
     else:
-        test = evalsets.TestScene(scene, spec.image, spec.required)
+        test = evalsets.EvalScene(scene, spec.image, spec.required)
         for name, (_, builder) in EVAL_FILES.items():
             result.eval_rows[name] = builder(test, text_rng)
         result.regions = evalsets.region_captions(test, text_rng)

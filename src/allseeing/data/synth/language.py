@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import random
 from collections import Counter
+from itertools import pairwise
 
 from allseeing.data.synth.world import Item, Scene
 from allseeing.rec.write import object_mention, relation_mention
@@ -103,7 +104,7 @@ def refer(scene: Scene, index: int) -> str | None:
         centres = {j: (scene.items[j].pixel_box[axis] + scene.items[j].pixel_box[axis + 2]) / 2 for j in twins}
         ordered = sorted(twins, key=centres.__getitem__)
         extent = min(scene.items[j].pixel_box[axis + 2] - scene.items[j].pixel_box[axis] for j in twins)
-        gaps_ok = all(centres[b] - centres[a] > 0.5 * extent for a, b in zip(ordered, ordered[1:], strict=False))
+        gaps_ok = all(centres[b] - centres[a] > 0.5 * extent for a, b in pairwise(ordered))
         if not gaps_ok or index not in (ordered[0], ordered[-1]):
             continue
         side = low if index == ordered[0] else high
