@@ -62,3 +62,13 @@ def test_file_names_are_safe_and_stay_inside_the_folder(tmp_path):
     assert [f.name for f in files] == ["objects.png", "relation_00_a_x-y_etc.png"]
     assert all(f.parent == out.resolve() for f in files)
     assert sorted(p.name for p in tmp_path.rglob("*") if p.is_file()) == sorted(f.name for f in files)
+
+
+def test_small_images_are_magnified_and_boxes_follow(tmp_path):
+    image = Image.new("RGB", (160, 100), GREY)  # shorter side 100 < 320: zoom 4
+    doc = parse("<ref>dot</ref><box>[[0, 187, 499, 499]]</box>")  # square999 on 160x100: dy = 30 -> x 0..80, y 0..50
+    (path,) = write_overlays(image, SceneGraph.from_document(doc), tmp_path)
+    drawn = Image.open(path)
+    assert drawn.size == (640, 400)
+    assert near(drawn.getpixel((160, 150)), tinted(color_of(0)))  # pixel (40, 37.5) of the original, inside
+    assert drawn.getpixel((340, 150)) == GREY  # pixel (85, 37.5): right of the box (x2 = 79.9)

@@ -18,6 +18,7 @@ from allseeing.rec.boxes import Frame
 from allseeing.rec.graph import SceneGraph, SceneObject, color_of
 
 FILL_ALPHA = 64
+MIN_DRAWN_SIDE = 320
 _MAX_NAME = 40
 
 
@@ -28,10 +29,17 @@ def safe_name(text: str | None) -> str:
 
 
 class Canvas:
-    """An RGBA drawing over one original image, with sizes scaled to the image."""
+    """An RGBA drawing over one original image, with line and text sizes scaled to the image.
+
+    Images whose shorter side is under ``MIN_DRAWN_SIDE`` pixels are magnified by an integer factor (nearest
+    neighbour) first, so that labels stay legible on small images.
+    """
 
     def __init__(self, image: Image.Image, frame: str | Frame) -> None:
-        self.base = image.convert("RGBA")
+        self.size = image.size
+        self.zoom = math.ceil(MIN_DRAWN_SIDE / min(image.size)) if min(image.size) < MIN_DRAWN_SIDE else 1
+        zoomed = image.resize((image.width * self.zoom, image.height * self.zoom), Image.Resampling.NEAREST)
+        self.base = zoomed.convert("RGBA")
         self.frame = box_frames.get_frame(frame)
         self.fill_layer = Image.new("RGBA", self.base.size, (0, 0, 0, 0))
         self.line_layer = Image.new("RGBA", self.base.size, (0, 0, 0, 0))
@@ -40,7 +48,8 @@ class Canvas:
         self.font = ImageFont.load_default(size=max(11, shorter // 28))
 
     def pixel_box(self, obj: SceneObject) -> tuple[float, float, float, float]:
-        return box_frames.drawable(obj.box, self.base.size, self.frame)
+        x1, y1, x2, y2 = box_frames.drawable(obj.box, self.size, self.frame)
+        return x1 * self.zoom, y1 * self.zoom, x2 * self.zoom, y2 * self.zoom
 
     def box(self, obj: SceneObject, label: bool = True) -> None:
         color = color_of(obj.id)
