@@ -73,7 +73,12 @@ def test_multiple_choice_answers_are_the_only_true_option(all_samples):
         if task != "relation_mc":
             continue
         ((question, answer),) = turns
-        subject, obj = re.match(r"What is the relation between the (.+) and the (.+)\?", question).groups()
+        first_line = question.split("\n")[0]
+        subject, obj = next(
+            match.groups()
+            for template in lang.RELATION_MC_QUESTIONS
+            if (match := re.fullmatch(re.escape(template).replace(r"\{\}", "(.+)"), first_line))
+        )
         s = next(i for i in range(len(scene.items)) if lang.refer(scene, i) == subject)
         o = next(i for i in range(len(scene.items)) if lang.refer(scene, i) == obj)
         options = dict(re.findall(r"^([ABCD])\. (.+)$", question, re.MULTILINE))

@@ -54,6 +54,11 @@ SCENE_GRAPH_PROMPTS = (
     "What objects are in the image and how are they related? " + SCENE_GRAPH_SUFFIX,
     "List the relations between the objects. " + SCENE_GRAPH_SUFFIX,
 )
+RELATION_MC_QUESTIONS = (
+    RELATION_QUESTION,
+    "How is the {} related to the {}?",
+    "Which relation holds between the {} and the {}?",
+)
 PREDICATE_PROMPTS = (
     RELATION_QUESTION,
     "How is the {} related to the {}?",

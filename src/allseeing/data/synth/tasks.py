@@ -120,7 +120,7 @@ def relation_mc_turns(scene: Scene, rng: random.Random) -> Turns | None:
     relation, subject, obj = rng.choice(candidates)
     distractors = rng.sample(false_predicates(scene, relation.subject, relation.object), 3)
     options, letter = lang.shuffled_options(rng, relation.predicate, distractors)
-    return [(lang.options_text(lang.RELATION_QUESTION.format(subject, obj), options), letter)]
+    return [(lang.options_text(rng.choice(lang.RELATION_MC_QUESTIONS).format(subject, obj), options), letter)]
 
 
 def pair_question(template: str, scene: Scene, relation: Relation, subject: str, obj: str) -> str:
