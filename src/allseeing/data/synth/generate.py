@@ -252,3 +252,26 @@ class _Stats:
                 for name, counters in self.splits.items()
             },
         }
+
+
+def text_corpus(n_scenes: int, seed: int = 0) -> Iterator[str]:
+    """Every prompt and answer the world writes for ``n_scenes`` scenes (training tasks and evaluation questions),
+    without images: the text a tokenizer for synthetic-world models is trained on."""
+    for index in range(n_scenes):
+        scene = None
+        attempt = 0
+        while scene is None:
+            scene = sample_scene(random.Random(f"{seed}/corpus/{index}/{attempt}"), f"corpus_{index}")
+            attempt += 1
+        rng = random.Random(f"{seed}/corpus/{index}/text")
+        for builder in TASKS.values():
+            for question, answer in builder(scene, rng) or []:
+                yield question
+                yield answer
+        test = evalsets.EvalScene(scene, "corpus.jpg", None)
+        for _, builder in EVAL_FILES.values():
+            for row in builder(test, rng):
+                yield from (turn["value"] for turn in row.get("conversations", [])) or [row["text"]]
+        for row, references in evalsets.region_captions(test, rng):
+            yield row["text"]
+            yield from references

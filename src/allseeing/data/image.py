@@ -1,0 +1,95 @@
+"""Images for the model: loading with checks, pad-to-square (the ONLY copy), resize and normalisation.
+
+Upstream pads every image to a square of the CLIP mean colour, truncated to integers ((122, 116, 104)), with the
+original pasted at the floor-centred offset (UPSTREAM_SPEC §2.1), then the CLIP processor resizes the square to
+the tower's input size (its centre crop is then a no-op). Stage-1 pretraining used no padding: the shorter side
+is resized to the input size and the centre is cropped (``square``).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, UnidentifiedImageError
+
+from allseeing.rec.boxes import pad_offset
+
+CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
+CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
+MAX_PIXELS = 50_000_000
+ASPECT_MODES = ("pad", "square")
+
+
+class ImageError(ValueError):
+    """An image that cannot be used: missing, unreadable, or too large."""
+
+
+def pad_colour(mean: tuple[float, ...] = CLIP_MEAN) -> tuple[int, int, int]:
+    """The padding colour: the mean times 255, truncated, as upstream computes it."""
+    return tuple(int(m * 255) for m in mean)
+
+
+def load_image(path: str | Path, max_pixels: int = MAX_PIXELS) -> Image.Image:
+    """Open an image as RGB (grayscale, RGBA, CMYK, palette are converted), refusing huge ones before decoding."""
+    try:
+        with Image.open(path) as image:
+            width, height = image.size
+            if width * height > max_pixels:
+                raise ImageError(f"image {path} is {width}x{height} = {width * height:,} pixels, over the limit {max_pixels:,}")
+            image.load()
+            return to_rgb(image)
+    except FileNotFoundError:
+        raise ImageError(f"image {path} does not exist") from None
+    except (OSError, UnidentifiedImageError, Image.DecompressionBombError) as error:
+        raise ImageError(f"image {path} cannot be read: {error}") from None
+
+
+def to_rgb(image: Image.Image) -> Image.Image:
+    """RGB view of any mode; transparent pixels become white rather than the undefined colour under them."""
+    if image.mode == "RGB":
+        return image
+    if image.mode in ("RGBA", "LA") or (image.mode == "P" and "transparency" in image.info):
+        rgba = image.convert("RGBA")
+        white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        return Image.alpha_composite(white, rgba).convert("RGB")
+    return image.convert("RGB")
+
+
+def expand_to_square(image: Image.Image, colour: tuple[int, int, int]) -> Image.Image:
+    """Pad to a square of ``colour`` with the image at the floor-centred offset (upstream ``expand2square``)."""
+    width, height = image.size
+    if width == height:
+        return image
+    side = max(width, height)
+    canvas = Image.new(image.mode, (side, side), colour)
+    canvas.paste(image, pad_offset(width, height))
+    return canvas
+
+
+def centre_crop_square(image: Image.Image, size: int) -> Image.Image:
+    """Resize the shorter side to ``size`` (bicubic) and crop the centre (CLIP's default, no padding)."""
+    width, height = image.size
+    scale = size / min(width, height)
+    resized = image.resize((max(size, round(width * scale)), max(size, round(height * scale))), Image.Resampling.BICUBIC)
+    left, top = (resized.width - size) // 2, (resized.height - size) // 2
+    return resized.crop((left, top, left + size, top + size))
+
+
+def preprocess(
+    image: Image.Image,
+    size: int,
+    aspect: str = "pad",
+    mean: tuple[float, ...] = CLIP_MEAN,
+    std: tuple[float, ...] = CLIP_STD,
+) -> np.ndarray:
+    """The vision tower's input: a float32 array (3, size, size), normalised."""
+    if aspect == "pad":
+        square = expand_to_square(to_rgb(image), pad_colour(mean)).resize((size, size), Image.Resampling.BICUBIC)
+    elif aspect == "square":
+        square = centre_crop_square(to_rgb(image), size)
+    else:
+        raise ValueError(f"unknown image aspect mode {aspect!r}; choose one of {', '.join(ASPECT_MODES)}")
+    pixels = np.asarray(square, dtype=np.float32) / 255.0
+    pixels = (pixels - np.asarray(mean, dtype=np.float32)) / np.asarray(std, dtype=np.float32)
+    return pixels.transpose(2, 0, 1).copy()

@@ -1,0 +1,1 @@
+"""ASMv2 on the stock transformers LlavaForConditionalGeneration: presets, building, processor, conversion."""
