@@ -1,0 +1,1 @@
+"""Inference: batched generation, option ranking with a shared prefix, chat."""

@@ -1,0 +1,107 @@
+"""Batched generation: prompts left-padded into batches, greedy or sampled, stopping at EOS.
+
+Upstream's harness asserted a batch of one. Here requests of similar length are batched together (sorted by
+prompt length, results returned in request order), and every answer comes back with its lenient ReC parse.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import torch
+from PIL import Image
+from tqdm import tqdm
+from transformers import LlavaForConditionalGeneration
+
+from allseeing.data.templates import Turn
+from allseeing.model.processor import Processor
+from allseeing.rec.document import ReCDocument
+from allseeing.rec.parse import parse
+
+
+@dataclass(frozen=True)
+class Request:
+    """One prompt: an image (or None) and the conversation so far, its last turn open."""
+
+    image: Image.Image | None
+    turns: tuple[Turn, ...]
+
+
+@dataclass(frozen=True)
+class DecodingConfig:
+    max_new_tokens: int = 128
+    do_sample: bool = False
+    temperature: float = 1.0
+    top_p: float = 1.0
+    batch_size: int = 8
+
+
+@dataclass(frozen=True)
+class Generation:
+    text: str
+    document: ReCDocument  # lenient parse of ``text``
+    prompt_tokens: int
+    new_tokens: int
+
+
+def generate(
+    model: LlavaForConditionalGeneration,
+    processor: Processor,
+    requests: Sequence[Request],
+    decoding: DecodingConfig = DecodingConfig(),
+    progress: bool = False,
+) -> list[Generation]:
+    """Answer every request; results are in request order."""
+    prompts = [processor.prompt_ids(request.turns) for request in requests]
+    for ids in prompts:
+        if len(ids) + decoding.max_new_tokens > processor.config.max_length:
+            raise ValueError(
+                f"a prompt of {len(ids)} tokens plus max_new_tokens {decoding.max_new_tokens} exceeds the context "
+                f"of {processor.config.max_length}"
+            )
+    order = sorted(range(len(requests)), key=lambda i: len(prompts[i]))
+    results: list[Generation | None] = [None] * len(requests)
+    device = next(model.parameters()).device
+    bar = tqdm(total=len(requests), desc="generating", unit="prompt", disable=not progress)
+    for start in range(0, len(order), decoding.batch_size):
+        batch = order[start : start + decoding.batch_size]
+        with_image = [requests[i].image is not None for i in batch]
+        if any(with_image) and not all(with_image):
+            # A batch must be all-image or all-text: split it and keep the order.
+            groups = [[i for i in batch if requests[i].image is not None], [i for i in batch if requests[i].image is None]]
+        else:
+            groups = [batch]
+        for group in groups:
+            for index, generation in zip(group, _run(model, processor, requests, prompts, group, decoding, device), strict=True):
+                results[index] = generation
+        bar.update(len(batch))
+    bar.close()
+    return results  # type: ignore[return-value]
+
+
+@torch.inference_mode()
+def _run(model, processor, requests, prompts, group, decoding, device) -> list[Generation]:
+    input_ids, attention_mask = processor.left_pad([prompts[i] for i in group])
+    inputs = {"input_ids": input_ids.to(device), "attention_mask": attention_mask.to(device)}
+    if requests[group[0]].image is not None:
+        pixel_values = processor.pixel_values([requests[i].image for i in group])
+        inputs["pixel_values"] = pixel_values.to(device=device, dtype=model.dtype)
+    sampling = {"temperature": decoding.temperature, "top_p": decoding.top_p} if decoding.do_sample else {}
+    output = model.generate(
+        **inputs,
+        max_new_tokens=decoding.max_new_tokens,
+        do_sample=decoding.do_sample,
+        pad_token_id=processor.pad_id,
+        eos_token_id=processor.special.eos,
+        **sampling,
+    )
+    new = output[:, input_ids.shape[1] :].tolist()
+    generations = []
+    for i, tokens in zip(group, new, strict=True):
+        if processor.special.eos in tokens:
+            tokens = tokens[: tokens.index(processor.special.eos)]
+        tokens = [t for t in tokens if t != processor.pad_id]
+        text = processor.decode(tokens).strip()
+        generations.append(Generation(text, parse(text, mode="lenient"), len(prompts[i]), len(tokens)))
+    return generations
