@@ -6,7 +6,7 @@ import argparse
 import sys
 
 from allseeing import __version__
-from allseeing.cli import data, quickstart, rec, synth
+from allseeing.cli import chat, convert, data, quickstart, rec, synth
 from allseeing.cli.common import UserError
 
 
@@ -21,6 +21,8 @@ def build_parser() -> argparse.ArgumentParser:
     rec.register(verbs)
     synth.register(verbs)
     data.register(verbs)
+    chat.register(verbs)
+    convert.register(verbs)
     return parser
 
 

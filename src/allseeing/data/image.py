@@ -36,7 +36,9 @@ def load_image(path: str | Path, max_pixels: int = MAX_PIXELS) -> Image.Image:
         with Image.open(path) as image:
             width, height = image.size
             if width * height > max_pixels:
-                raise ImageError(f"image {path} is {width}x{height} = {width * height:,} pixels, over the limit {max_pixels:,}")
+                raise ImageError(
+                    f"image {path} is {width}x{height} = {width * height:,} pixels, over the limit {max_pixels:,}"
+                )
             image.load()
             return to_rgb(image)
     except FileNotFoundError:
@@ -71,7 +73,9 @@ def centre_crop_square(image: Image.Image, size: int) -> Image.Image:
     """Resize the shorter side to ``size`` (bicubic) and crop the centre (CLIP's default, no padding)."""
     width, height = image.size
     scale = size / min(width, height)
-    resized = image.resize((max(size, round(width * scale)), max(size, round(height * scale))), Image.Resampling.BICUBIC)
+    resized = image.resize(
+        (max(size, round(width * scale)), max(size, round(height * scale))), Image.Resampling.BICUBIC
+    )
     left, top = (resized.width - size) // 2, (resized.height - size) // 2
     return resized.crop((left, top, left + size, top + size))
 

@@ -63,7 +63,7 @@ class Template:
 def _plain_segments(turns: list[Turn]) -> list[Segment]:
     if len(turns) != 1:
         raise ValueError(f"the plain template takes exactly one turn, got {len(turns)}")
-    (_, caption), = turns
+    ((_, caption),) = turns
     segments: list[Segment] = [(Part.PROMPT, tags.IMAGE)]
     return segments + [(Part.REPLY, f"{caption}\n")] if caption is not None else segments
 

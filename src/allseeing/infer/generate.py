@@ -69,11 +69,16 @@ def generate(
         with_image = [requests[i].image is not None for i in batch]
         if any(with_image) and not all(with_image):
             # A batch must be all-image or all-text: split it and keep the order.
-            groups = [[i for i in batch if requests[i].image is not None], [i for i in batch if requests[i].image is None]]
+            groups = [
+                [i for i in batch if requests[i].image is not None],
+                [i for i in batch if requests[i].image is None],
+            ]
         else:
             groups = [batch]
         for group in groups:
-            for index, generation in zip(group, _run(model, processor, requests, prompts, group, decoding, device), strict=True):
+            for index, generation in zip(
+                group, _run(model, processor, requests, prompts, group, decoding, device), strict=True
+            ):
                 results[index] = generation
         bar.update(len(batch))
     bar.close()

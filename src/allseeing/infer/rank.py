@@ -27,9 +27,10 @@ from transformers import LlavaForConditionalGeneration
 from allseeing.data.templates import Turn
 from allseeing.model.processor import Processor
 
-
 # transformers renamed the cache argument and output field from ``past_key_values`` to ``cache`` within 5.x.
-CACHE_NAME = "cache" if "cache" in inspect.signature(LlavaForConditionalGeneration.forward).parameters else "past_key_values"
+CACHE_NAME = (
+    "cache" if "cache" in inspect.signature(LlavaForConditionalGeneration.forward).parameters else "past_key_values"
+)
 
 
 @dataclass(frozen=True)
@@ -41,7 +42,9 @@ class OptionScore:
     tokens: int  # reply tokens, </s> included
 
 
-def option_sequences(processor: Processor, turns: Sequence[Turn], options: Sequence[str], label_format: str) -> tuple[list[list[int]], int]:
+def option_sequences(
+    processor: Processor, turns: Sequence[Turn], options: Sequence[str], label_format: str
+) -> tuple[list[list[int]], int]:
     """Token ids of prompt + reply + ``</s>`` for every option, and the prompt's length."""
     *history, (question, _) = turns
     prompt_length = len(processor.prompt_ids([*history, (question, None)]))
@@ -92,9 +95,7 @@ def rank_options(
     cache = prefix_out[CACHE_NAME]
     cache.batch_repeat_interleave(len(options))
     positions = torch.arange(shared, shared + width, device=device).expand(len(options), -1)
-    suffix_out = model(
-        input_ids=suffix_ids, attention_mask=attention, position_ids=positions, **{CACHE_NAME: cache}
-    )
+    suffix_out = model(input_ids=suffix_ids, attention_mask=attention, position_ids=positions, **{CACHE_NAME: cache})
     suffix_logprobs = torch.log_softmax(suffix_out.logits.float(), dim=-1)  # (options, width, vocab)
 
     # Reply tokens inside the shared prefix score the same for every option.
@@ -106,7 +107,9 @@ def rank_options(
         logprobs_total = common + sum(own)
         count = len(sequence) - prompt_length
         without_eos = logprobs_total - own[-1]
-        scores.append(OptionScore(option, logprobs_total, logprobs_total / count, without_eos / max(count - 1, 1), count))
+        scores.append(
+            OptionScore(option, logprobs_total, logprobs_total / count, without_eos / max(count - 1, 1), count)
+        )
     return scores
 
 

@@ -7,14 +7,16 @@ template, image size, padding mode and context length: nothing is guessed from a
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
+import transformers
 from PIL import Image
-from transformers import AutoTokenizer, PreTrainedTokenizerBase
+from transformers import AutoTokenizer, LlavaProcessor, PreTrainedTokenizerBase
 
 from allseeing.data.image import CLIP_MEAN, CLIP_STD, preprocess
 from allseeing.data.templates import Turn, get_template
@@ -75,7 +77,9 @@ class Processor:
 
     def pixel_values(self, images: Sequence[Image.Image]) -> torch.Tensor:
         arrays = [
-            preprocess(image, self.config.image_size, self.config.image_aspect, self.config.image_mean, self.config.image_std)
+            preprocess(
+                image, self.config.image_size, self.config.image_aspect, self.config.image_mean, self.config.image_std
+            )
             for image in images
         ]
         return torch.from_numpy(np.stack(arrays))
@@ -95,10 +99,33 @@ class Processor:
         return self.tokenizer.decode(list(ids), skip_special_tokens=True)
 
     def save(self, folder: str | Path) -> None:
+        """``allseeing.json`` for our tools, plus the tokenizer and a transformers ``LlavaProcessor`` (padding
+        image processor, chat template) so that ``AutoProcessor`` works on the folder too."""
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
         self.tokenizer.chat_template = CHAT_TEMPLATES.get(self.config.template)
         self.tokenizer.save_pretrained(folder)
+        size = self.config.image_size
+        # The PIL backend where transformers has one (the default one wants torchvision, which we do not use).
+        image_processor_class = (
+            getattr(transformers, "LlavaImageProcessorPil", None) or transformers.LlavaImageProcessor
+        )
+        image_processor = image_processor_class(
+            do_pad=self.config.image_aspect == "pad",
+            size={"shortest_edge": size},
+            crop_size={"height": size, "width": size},
+            image_mean=list(self.config.image_mean),
+            image_std=list(self.config.image_std),
+        )
+        LlavaProcessor(
+            image_processor=image_processor,
+            tokenizer=self.tokenizer,
+            patch_size=size // math.isqrt(self.config.image_tokens),
+            vision_feature_select_strategy="default",
+            num_additional_image_tokens=1,
+            image_token=tags.IMAGE,
+            chat_template=self.tokenizer.chat_template,
+        ).save_pretrained(folder)
         (folder / CONFIG_NAME).write_text(json.dumps(asdict(self.config), indent=2) + "\n", encoding="utf-8")
 
     @classmethod
