@@ -65,7 +65,7 @@ def _plain_segments(turns: list[Turn]) -> list[Segment]:
         raise ValueError(f"the plain template takes exactly one turn, got {len(turns)}")
     ((_, caption),) = turns
     segments: list[Segment] = [(Part.PROMPT, tags.IMAGE)]
-    return segments + [(Part.REPLY, f"{caption}\n")] if caption is not None else segments
+    return [*segments, (Part.REPLY, f"{caption}\n")] if caption is not None else segments
 
 
 VICUNA_SYSTEM = (

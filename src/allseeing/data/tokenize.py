@@ -37,7 +37,7 @@ class Encoded:
         return [label for label in self.labels if label != IGNORE_INDEX]
 
 
-class SampleTooLong(ValueError):
+class SampleTooLongError(ValueError):
     """A sample longer than the limit that the length policy cannot keep (counted by the caller)."""
 
     def __init__(self, length: int, limit: int, reason: str) -> None:
@@ -61,7 +61,7 @@ def encode_conversation(
         encode: text -> ids, without special tokens.
         image_tokens: how many ids one ``<image>`` expands to (the vision tower's feature count).
         max_length: the limit after image expansion (upstream: 2048); ``None`` for no limit.
-        policy: ``drop`` raises :class:`SampleTooLong` for an over-long sample; ``truncate`` cuts its tail, and
+        policy: ``drop`` raises :class:`SampleTooLongError` for an over-long sample; ``truncate`` cuts its tail, and
             raises only when the cut would leave no trained token or split the image tokens.
     """
     if policy not in LENGTH_POLICIES:
@@ -90,10 +90,10 @@ def encode_conversation(
     if max_length is None or len(ids) <= max_length:
         return Encoded(ids, labels)
     if policy == "drop":
-        raise SampleTooLong(len(ids), max_length, "dropped (policy 'drop')")
+        raise SampleTooLongError(len(ids), max_length, "dropped (policy 'drop')")
     kept_labels = labels[:max_length]
     if all(label == IGNORE_INDEX for label in kept_labels):
-        raise SampleTooLong(len(ids), max_length, "truncation would leave no trained token")
+        raise SampleTooLongError(len(ids), max_length, "truncation would leave no trained token")
     if ids[max_length - 1] == special.image and ids[max_length] == special.image:
-        raise SampleTooLong(len(ids), max_length, "truncation would cut the image tokens")
+        raise SampleTooLongError(len(ids), max_length, "truncation would cut the image tokens")
     return Encoded(ids[:max_length], kept_labels, truncated=True)

@@ -271,7 +271,7 @@ def text_corpus(n_scenes: int, seed: int = 0) -> Iterator[str]:
         test = evalsets.EvalScene(scene, "corpus.jpg", None)
         for _, builder in EVAL_FILES.values():
             for row in builder(test, rng):
-                yield from (turn["value"] for turn in row.get("conversations", [])) or [row["text"]]
+                yield from [turn["value"] for turn in row["conversations"]] if "conversations" in row else [row["text"]]
         for row, references in evalsets.region_captions(test, rng):
             yield row["text"]
             yield from references

@@ -1,0 +1,78 @@
+"""Image preprocessing: pad-to-square against hand-computed pixels, mode conversion, bad images."""
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from allseeing.data.image import CLIP_MEAN, CLIP_STD, ImageError, expand_to_square, load_image, pad_colour, preprocess
+
+PAD = (122, 116, 104)
+
+
+def test_pad_colour_is_the_truncated_clip_mean():
+    assert pad_colour() == PAD  # int(0.48145466 * 255) = 122, int(0.4578275 * 255) = 116, int(0.40821073 * 255) = 104
+
+
+@pytest.mark.parametrize(
+    ("size", "offset"),
+    [((5, 8), (1, 0)), ((6, 8), (1, 0)), ((8, 5), (0, 1)), ((8, 6), (0, 1)), ((4, 9), (2, 0))],
+)
+def test_expand_to_square_hand_computed(size, offset):
+    """(H - W) // 2 on the left (portrait) or (W - H) // 2 on top (landscape); the larger pad on the right/bottom."""
+    width, height = size
+    square = np.asarray(expand_to_square(Image.new("RGB", size, (255, 0, 0)), PAD))
+    side = max(size)
+    assert square.shape == (side, side, 3)
+    expected = np.empty((side, side, 3), dtype=np.uint8)
+    expected[:] = PAD
+    dx, dy = offset
+    expected[dy : dy + height, dx : dx + width] = (255, 0, 0)
+    assert (square == expected).all()
+
+
+def test_square_images_are_untouched():
+    image = Image.new("RGB", (7, 7), (1, 2, 3))
+    assert expand_to_square(image, PAD) is image
+
+
+def test_preprocess_normalises_the_padded_square():
+    pixels = preprocess(Image.new("RGB", (2, 4), (255, 255, 255)), size=4)
+    assert pixels.shape == (3, 4, 4) and pixels.dtype == np.float32
+    white = (1.0 - np.asarray(CLIP_MEAN)) / np.asarray(CLIP_STD)
+    pad = (np.asarray(PAD) / 255.0 - np.asarray(CLIP_MEAN)) / np.asarray(CLIP_STD)
+    assert pixels[:, 1, 2] == pytest.approx(white, abs=1e-5)  # the image sits at x = 1..2
+    assert pixels[:, 1, 0] == pytest.approx(pad, abs=1e-5)
+
+
+def test_square_mode_crops_the_centre_without_padding():
+    image = Image.new("RGB", (8, 4), (0, 0, 0))
+    image.paste((255, 255, 255), (2, 0, 6, 4))  # a white centre band
+    pixels = preprocess(image, size=4, aspect="square")
+    white = (1.0 - np.asarray(CLIP_MEAN)) / np.asarray(CLIP_STD)
+    assert pixels[:, 2, 2] == pytest.approx(white, abs=1e-4)
+    with pytest.raises(ValueError, match="unknown image aspect mode"):
+        preprocess(image, size=4, aspect="stretch")
+
+
+@pytest.mark.parametrize("mode", ["L", "RGBA", "CMYK", "P", "LA", "I;16"])
+def test_every_mode_loads_as_rgb(tmp_path, mode):
+    path = tmp_path / ("x.tiff" if mode in ("CMYK", "I;16") else "x.png")
+    Image.new(mode, (6, 4)).save(path)
+    image = load_image(path)
+    assert image.mode == "RGB" and image.size == (6, 4)
+
+
+def test_transparent_pixels_become_white(tmp_path):
+    Image.new("RGBA", (2, 2), (255, 0, 0, 0)).save(tmp_path / "t.png")
+    assert load_image(tmp_path / "t.png").getpixel((0, 0)) == (255, 255, 255)
+
+
+def test_bad_images_fail_with_the_path(tmp_path):
+    with pytest.raises(ImageError, match="does not exist"):
+        load_image(tmp_path / "missing.png")
+    (tmp_path / "bad.png").write_bytes(b"not an image")
+    with pytest.raises(ImageError, match="bad.png cannot be read"):
+        load_image(tmp_path / "bad.png")
+    Image.new("RGB", (300, 200)).save(tmp_path / "big.png")
+    with pytest.raises(ImageError, match="300x200 = 60,000 pixels, over the limit 50,000"):
+        load_image(tmp_path / "big.png", max_pixels=50_000)

@@ -1,0 +1,59 @@
+"""Presets: ASMv2-13B's exact shapes (checked on the meta device, no memory), the small and tiny models."""
+
+import torch
+from transformers import LlavaForConditionalGeneration
+
+from allseeing.model.build import llava_config
+from allseeing.model.presets import PRESETS, get_preset
+
+
+def meta_model(name: str, vocab: int):
+    preset = get_preset(name)
+    with torch.device("meta"):
+        return preset, LlavaForConditionalGeneration(llava_config(preset, preset.vocab_size or vocab, 32000, 0))
+
+
+def test_asmv2_13b_has_the_upstream_shapes():
+    preset, model = meta_model("asmv2-13b", 0)
+    config = model.config
+    assert (
+        config.text_config.hidden_size,
+        config.text_config.num_hidden_layers,
+        config.text_config.num_attention_heads,
+    ) == (5120, 40, 40)
+    assert config.text_config.intermediate_size == 13824 and config.text_config.vocab_size == 32064
+    assert config.text_config.max_position_embeddings == 4096 and config.text_config.rms_norm_eps == 1e-5
+    assert (
+        config.vision_config.hidden_size,
+        config.vision_config.num_hidden_layers,
+        config.vision_config.image_size,
+        config.vision_config.patch_size,
+    ) == (1024, 24, 336, 14)
+    assert (config.vision_feature_layer, config.vision_feature_select_strategy, config.projector_hidden_act) == (
+        -2,
+        "default",
+        "gelu",
+    )
+    assert preset.image_tokens == config.image_seq_length == 576
+    assert (preset.template, preset.image_aspect, preset.max_length) == ("vicuna_v1", "pad", 2048)
+    projector = model.model.multi_modal_projector
+    assert tuple(projector.linear_1.weight.shape) == (5120, 1024) and tuple(projector.linear_2.weight.shape) == (
+        5120,
+        5120,
+    )
+    projector_params = sum(p.numel() for p in projector.parameters())
+    assert projector_params == 5_242_880 + 5_120 + 26_214_400 + 5_120  # 31.47M, UPSTREAM_SPEC §3.1
+    llm = sum(p.numel() for p in model.model.language_model.parameters()) + model.lm_head.weight.numel()
+    assert llm == 13_015_864_320 + 2 * 64 * 5120  # LLaMA-2-13B + the 64 added vocabulary rows (ANCHORS §2.4)
+
+
+def test_small_is_about_five_million_parameters():
+    preset, model = meta_model("small", 512)
+    assert preset.image_tokens == 64
+    assert 4_500_000 < sum(p.numel() for p in model.parameters()) < 5_500_000
+
+
+def test_every_preset_builds():
+    for name in PRESETS:
+        _, model = meta_model(name, 300)
+        assert model.config.image_seq_length == get_preset(name).image_tokens
