@@ -147,7 +147,7 @@ def test_missing_keys_and_wrong_shapes_are_listed(upstream, tmp_path):
 
 
 def test_unsupported_upstream_options_are_refused(upstream, tmp_path):
-    checkpoint, clip, _, _ = upstream
+    _, clip, _, _ = upstream
     odd = tmp_path / "odd"
     odd.mkdir()
     (odd / "config.json").write_text(json.dumps(upstream_config(mm_projector_type="linear", mm_use_im_start_end=True)))
