@@ -85,7 +85,8 @@ def main() -> None:
     shared = timed(lambda: [rank_options(model, processor, q.image, q.turns, options) for q in questions])
     samples = args.questions * len(options)
     report = {
-        "machine": f"{os.cpu_count()} cores, {platform.machine()}, torch {torch.__version__}, {torch.get_num_threads()} threads",
+        "machine": f"{os.cpu_count()} cores, {platform.machine()}, torch {torch.__version__}, "
+        f"{torch.get_num_threads()} threads",
         "preset": args.preset,
         "parameters": sum(p.numel() for p in model.parameters()),
         "generation": {
