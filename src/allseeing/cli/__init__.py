@@ -6,7 +6,7 @@ import argparse
 import sys
 
 from allseeing import __version__
-from allseeing.cli import chat, convert, data, quickstart, rec, synth
+from allseeing.cli import chat, convert, data, evaluate, quickstart, rec, synth
 from allseeing.cli.common import UserError
 
 
@@ -23,6 +23,7 @@ def build_parser() -> argparse.ArgumentParser:
     data.register(verbs)
     chat.register(verbs)
     convert.register(verbs)
+    evaluate.register(verbs)
     return parser
 
 

@@ -134,12 +134,20 @@ def validate(box: object, frame: str | Frame = DEFAULT_FRAME) -> Box:
     return (x1, y1, x2, y2)
 
 
-def decode(box: Box, size: Size, frame: str | Frame = DEFAULT_FRAME) -> tuple[float, float, float, float]:
+def decode(
+    box: Box, size: Size, frame: str | Frame = DEFAULT_FRAME, check_range: bool = True
+) -> tuple[float, float, float, float]:
     """Box in ``frame`` -> pixel box in the original image (not clamped).
 
     For ``square999`` this is upstream's ``x = xn / 999 * S - dx`` with the same order of float operations.
+    ``check_range=False`` decodes inverted or out-of-range boxes too (only the shape is checked), as upstream's
+    scorers did.
     """
     frame = get_frame(frame)
+    if not check_range:
+        if not is_box(box):
+            validate(box, frame)  # raises the shape error
+        return _to_pixels(tuple(box), size, frame)
     return _to_pixels(validate(box, frame), size, frame)
 
 

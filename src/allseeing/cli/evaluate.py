@@ -1,0 +1,105 @@
+"""``allseeing predict TASK`` and ``allseeing eval score|run``: answer question files, score answers, run suites."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from allseeing.cli.common import common_options, print_json
+from allseeing.eval.metrics.boxformat import BOX_FORMATS
+from allseeing.eval.registry import TASKS
+
+TASK_NAMES = tuple(TASKS)
+
+
+def register(verbs: argparse._SubParsersAction) -> None:
+    common = common_options()
+    p = verbs.add_parser(
+        "predict",
+        parents=[common],
+        help="answer a question file with a model (batched, resumable, shardable)",
+        description="Write one prediction line per question to --out ({question_id, text, prompt, model_id, "
+        "metadata}); psg_pred_cls ranks the options instead (text = options best first, scores, sum_logprobs). "
+        "Questions already in --out are skipped. Under torchrun each rank answers its share and rank 0 merges.",
+    )
+    p.add_argument("task", choices=TASK_NAMES)
+    p.add_argument("--model", required=True, help="model folder")
+    p.add_argument("--questions", required=True, help="question file (JSONL, upstream format)")
+    p.add_argument("--image-root", required=True, help="folder the questions' image paths are relative to")
+    p.add_argument("--out", required=True, help="predictions file (JSONL), appended to")
+    p.add_argument("--batch-size", type=int, default=8)
+    p.add_argument("--max-new-tokens", type=int, help="default: the task's budget")
+    p.add_argument("--options", help="psg_pred_cls options file (default: next to the questions)")
+    p.add_argument("--limit", type=int, help="answer only the first N questions")
+    p.set_defaults(run=run_predict)
+
+    evaluation = verbs.add_parser("eval", help="score predictions, run evaluation suites", description=__doc__)
+    commands = evaluation.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    p = commands.add_parser(
+        "score",
+        parents=[common],
+        help="score a predictions file (no torch needed)",
+        description="Print one JSON object of metrics (percentages with 2 decimals), with protocol, coverage "
+        "(answered/asked) and invalid (unreadable answers). official reproduces upstream's numbers, quirks "
+        "included; fixed corrects them (docs/evaluation.md).",
+    )
+    p.add_argument("task", choices=TASK_NAMES)
+    p.add_argument("--questions", required=True)
+    p.add_argument("--predictions", required=True)
+    p.add_argument("--protocol", choices=("official", "fixed"), default="official")
+    p.add_argument("--box-format", choices=BOX_FORMATS, default="square999", help="how the answers write boxes")
+    p.add_argument("--synonyms", help="psg: a synonym table (default: ours, COCO classes)")
+    p.add_argument("--out", help="also write the scores to this JSON file")
+    p.set_defaults(run=run_score)
+
+    p = commands.add_parser(
+        "run",
+        parents=[common],
+        help="predict and score the tasks of a suite; write report.md and report.json",
+        description="Read a suite (YAML: model, image_root, out, tasks: [{task, questions, protocol, ...}]), "
+        "predict every task (resuming), score it, and write report.json and report.md into the suite's out folder.",
+    )
+    p.add_argument("--suite", required=True, help="suite file, e.g. configs/eval/synth.yaml")
+    p.add_argument("--model", help="override the suite's model")
+    p.add_argument("--limit", type=int, help="answer only the first N questions of each task")
+    p.set_defaults(run=run_suite)
+
+
+def run_predict(args: argparse.Namespace) -> int:
+    from allseeing.eval.predict import predict
+
+    summary = predict(
+        args.task,
+        args.model,
+        args.questions,
+        args.image_root,
+        args.out,
+        args.batch_size,
+        args.max_new_tokens,
+        args.options,
+        args.limit,
+        progress=sys.stderr.isatty(),
+    )
+    print_json(summary)
+    return 0
+
+
+def run_score(args: argparse.Namespace) -> int:
+    from allseeing.eval.score import score_file
+
+    options = {"synonyms": args.synonyms} if args.synonyms else {}
+    scores = score_file(args.task, args.questions, args.predictions, args.protocol, args.box_format, options)
+    if args.out:
+        Path(args.out).write_text(json.dumps(scores, indent=2) + "\n", encoding="utf-8")
+    print_json(scores)
+    return 0
+
+
+def run_suite(args: argparse.Namespace) -> int:
+    from allseeing.eval.report import run_suite as run
+
+    report = run(args.suite, model=args.model, limit=args.limit, progress=sys.stderr.isatty())
+    print_json(report)
+    return 0

@@ -1,0 +1,171 @@
+"""Answering a question file with a model (``allseeing predict``): batched, resumable, shardable.
+
+- Resumable: question ids already in the output are skipped; an incomplete last line (a run killed while writing)
+  is removed first. Lines are appended and flushed as soon as a batch is done.
+- Shardable: under ``torchrun`` (``RANK``/``WORLD_SIZE`` set) rank r answers questions r, r + W, ... into
+  ``OUT.rank<r>-of-<W>``; after a barrier, rank 0 merges the shards into OUT, in question order, and checks that
+  every question was answered exactly once.
+- Provenance on every line: the model folder, template, decoding settings and allseeing version.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict
+from pathlib import Path
+
+import torch
+from tqdm import tqdm
+
+from allseeing import __version__
+from allseeing.data.image import load_image
+from allseeing.eval.registry import get_task
+from allseeing.eval.task import Ask, EvalError, read_jsonl
+from allseeing.infer.generate import DecodingConfig, Request, generate
+from allseeing.infer.rank import rank_options
+from allseeing.model.build import load
+
+
+def shard_info() -> tuple[int, int]:
+    """(rank, world size) from torchrun's environment; (0, 1) when run directly."""
+    return int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1))
+
+
+def answered_ids(path: Path) -> set[str]:
+    """Question ids already in a predictions file; drops an incomplete last line left by a killed run."""
+    if not path.exists():
+        return set()
+    lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
+    ids, good = set(), []
+    for number, line in enumerate(lines, start=1):
+        try:
+            ids.add(str(json.loads(line)["question_id"]))
+            good.append(line)
+        except (ValueError, KeyError, TypeError):
+            if number != len(lines):
+                raise EvalError(f"{path}:{number}: a broken line before the end; not resuming over it") from None
+            path.write_text("".join(good), encoding="utf-8")  # the interrupted last line
+    return ids
+
+
+def predict(
+    task_name: str,
+    model_dir: str | Path,
+    questions_path: str | Path,
+    image_root: str | Path,
+    out_path: str | Path,
+    batch_size: int = 8,
+    max_new_tokens: int | None = None,
+    options_path: str | Path | None = None,
+    limit: int | None = None,
+    progress: bool = True,
+) -> dict:
+    """Answer the questions not yet answered in ``out_path``; returns counts."""
+    task = get_task(task_name)
+    questions_path, image_root, out_path = Path(questions_path), Path(image_root), Path(out_path)
+    questions = read_jsonl(questions_path)[:limit]
+    asks = (
+        task.asks(questions, questions_path, options_path)
+        if task.ranks_options
+        else task.asks(questions, questions_path)
+    )
+    rank, world = shard_info()
+    target = out_path if world == 1 else out_path.with_name(f"{out_path.name}.rank{rank}-of-{world}")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    done = answered_ids(target)
+    todo = [ask for ask in asks[rank::world] if ask.question_id not in done]
+
+    model, processor = load(model_dir)
+    if torch.cuda.is_available():
+        model = model.to("cuda")
+    decoding = DecodingConfig(max_new_tokens=max_new_tokens or task.max_new_tokens, batch_size=batch_size)
+    provenance = {
+        "model": str(model_dir),
+        "template": processor.config.template,
+        "decoding": asdict(decoding) if not task.ranks_options else {"ranking": "log-likelihood"},
+        "allseeing": __version__,
+    }
+    model_id = Path(model_dir).name
+    with (
+        target.open("a", encoding="utf-8") as out,
+        tqdm(total=len(todo), desc=f"predict {task_name}", disable=not progress) as bar,
+    ):
+        for start in range(0, len(todo), batch_size):
+            batch = todo[start : start + batch_size]
+            for record in _answer(task.ranks_options, model, processor, batch, image_root, decoding):
+                out.write(
+                    json.dumps({**record, "model_id": model_id, "metadata": provenance}, ensure_ascii=False) + "\n"
+                )
+            out.flush()
+            bar.update(len(batch))
+    if world > 1:
+        _merge_shards(out_path, [str(a.question_id) for a in asks], rank, world)
+    return {
+        "task": task_name,
+        "questions": len(asks),
+        "answered_now": len(todo),
+        "already_answered": len(done),
+        "out": str(out_path),
+    }
+
+
+def _answer(ranks: bool, model, processor, batch: list[Ask], image_root: Path, decoding: DecodingConfig) -> list[dict]:
+    images = [load_image(image_root / ask.image) if ask.image else None for ask in batch]
+    prompts = [processor.template.render(list(ask.turns)) for ask in batch]
+    if ranks:
+        records = []
+        for ask, image, prompt in zip(batch, images, prompts, strict=True):
+            scores = sorted(
+                rank_options(model, processor, image, ask.turns, ask.options, ask.label_format),
+                key=lambda s: -s.upstream_score,
+            )
+            records.append(
+                {
+                    "question_id": ask.question_id,
+                    "prompt": prompt,
+                    "text": [s.option for s in scores],
+                    "scores": [round(s.upstream_score, 6) for s in scores],
+                    "sum_logprobs": [round(s.sum_logprob, 6) for s in scores],
+                }
+            )
+        return records
+    longest = max(len(processor.prompt_ids(ask.turns)) for ask in batch)
+    budget = min(decoding.max_new_tokens, processor.config.max_length - longest)
+    if budget <= 0:
+        raise EvalError(
+            f"a prompt of {longest} tokens leaves no room to answer in a context of {processor.config.max_length}"
+        )
+    generations = generate(
+        model,
+        processor,
+        [Request(image, ask.turns) for ask, image in zip(batch, images, strict=True)],
+        DecodingConfig(**{**asdict(decoding), "max_new_tokens": budget}),
+    )
+    return [
+        {"question_id": ask.question_id, "prompt": prompt, "text": generation.text}
+        for ask, prompt, generation in zip(batch, prompts, generations, strict=True)
+    ]
+
+
+def _merge_shards(out_path: Path, question_ids: list[str], rank: int, world: int) -> None:
+    """After every rank has finished, rank 0 writes the shards into one file in question order, complete."""
+    import torch.distributed as dist
+
+    if not dist.is_initialized():
+        dist.init_process_group("gloo")
+    dist.barrier()
+    if rank == 0:
+        records: dict[str, str] = {}
+        for r in range(world):
+            shard = out_path.with_name(f"{out_path.name}.rank{r}-of-{world}")
+            for line in shard.read_text(encoding="utf-8").splitlines():
+                question_id = str(json.loads(line)["question_id"])
+                if question_id in records:
+                    raise EvalError(f"{shard}: question {question_id!r} answered twice across shards")
+                records[question_id] = line
+        missing = [q for q in question_ids if q not in records]
+        if missing:
+            raise EvalError(f"the shards of {out_path} miss {len(missing)} questions, e.g. {missing[:3]}")
+        out_path.write_text("".join(records[q] + "\n" for q in question_ids), encoding="utf-8")
+    dist.barrier()

@@ -1,0 +1,134 @@
+"""Evaluation suites (``allseeing eval run``): predict and score several tasks, write report.json and report.md.
+
+A suite is YAML: ``model``, ``image_root``, ``out``, ``protocols`` (default both), ``batch_size`` and ``tasks``,
+each ``{name, task, questions, [max_new_tokens], [options], [box_format]}``. Paths are relative to the current
+directory. Predictions go to ``<out>/<name>.jsonl`` and resume when a run is repeated.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+from allseeing.eval.task import PROTOCOLS, EvalError
+
+# The columns of the report table per task (the headline numbers of the seed README).
+HEADLINES = {
+    "crpe": ("exist", "subject", "predicate", "object", "overall"),
+    "grounding": ("average",),
+    "region_caption": (),
+    "vcr": ("q2a", "qa2r", "q2ar"),
+    "psg": ("num_pred_tuples", "recall", "mean_recall"),
+    "psg_pred_cls": ("recall@20", "recall@50", "recall@100", "mean_recall@100"),
+}
+
+
+@dataclass
+class Suite:
+    model: str | None
+    image_root: str
+    out: str
+    tasks: list[dict]
+    protocols: list[str] = field(default_factory=lambda: list(PROTOCOLS))
+    batch_size: int = 8
+
+    @classmethod
+    def read(cls, path: str | Path) -> Suite:
+        try:
+            values = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+        except (OSError, yaml.YAMLError) as error:
+            raise EvalError(f"cannot read the suite {path}: {error}") from None
+        known = set(cls.__dataclass_fields__)
+        unknown = set(values) - known
+        if unknown:
+            raise EvalError(f"{path}: unknown keys {sorted(unknown)}; known: {sorted(known)}")
+        for entry in values.get("tasks", []):
+            missing = {"name", "task", "questions"} - set(entry)
+            if missing:
+                raise EvalError(f"{path}: task entry {entry} lacks {sorted(missing)}")
+        return cls(**values)
+
+
+def run_suite(path: str | Path, model: str | None = None, limit: int | None = None, progress: bool = True) -> dict:
+    from allseeing.eval.predict import predict  # torch only when predicting
+    from allseeing.eval.score import score_file
+
+    suite = Suite.read(path)
+    model = model or suite.model
+    if not model:
+        raise EvalError(f"{path}: no model (set 'model' in the suite or pass --model)")
+    out = Path(suite.out)
+    out.mkdir(parents=True, exist_ok=True)
+    results: dict[str, dict] = {}
+    for entry in suite.tasks:
+        predictions = out / f"{entry['name']}.jsonl"
+        predict(
+            entry["task"],
+            model,
+            entry["questions"],
+            suite.image_root,
+            predictions,
+            suite.batch_size,
+            entry.get("max_new_tokens"),
+            entry.get("options"),
+            limit,
+            progress,
+        )
+        questions = entry["questions"]
+        if limit:
+            questions = out / f"{entry['name']}.questions.jsonl"
+            lines = Path(entry["questions"]).read_text(encoding="utf-8").splitlines()[:limit]
+            questions.write_text("\n".join(lines) + "\n", encoding="utf-8")
+        results[entry["name"]] = {
+            protocol: score_file(entry["task"], questions, predictions, protocol, entry.get("box_format", "square999"))
+            for protocol in suite.protocols
+        }
+    report = {"suite": str(path), "model": str(model), "results": results}
+    (out / "report.json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    (out / "report.md").write_text(markdown(report), encoding="utf-8")
+    return report
+
+
+def markdown(report: dict) -> str:
+    """One table per task: a row per protocol, the task's headline numbers, coverage and invalid answers."""
+    lines = ["# Evaluation report", "", f"Model: `{report['model']}`; suite: `{report['suite']}`.", ""]
+    for name, by_protocol in report["results"].items():
+        first = next(iter(by_protocol.values()))
+        columns = list(HEADLINES[first["task"]])
+        if first["task"] == "region_caption":
+            columns = [
+                f"{c}/{m}"
+                for c, v in first.items()
+                if isinstance(v, dict) and "CIDEr" in v
+                for m in ("METEOR", "CIDEr")
+            ]
+        if first["task"] == "grounding":
+            columns = [
+                k for k in first if k.startswith("synth_") or (k not in _BOOKKEEPING and isinstance(first[k], float))
+            ]
+        lines += [
+            f"## {name} ({first['task']})",
+            "",
+            "| protocol | " + " | ".join([*columns, "coverage", "invalid"]) + " |",
+        ]
+        lines.append("|---" * (len(columns) + 3) + "|")
+        for protocol, scores in by_protocol.items():
+            cells = [_cell(scores, column) for column in columns]
+            lines.append(
+                f"| {protocol} | " + " | ".join([*cells, _cell(scores, "coverage"), str(scores["invalid"])]) + " |"
+            )
+        lines.append("")
+    return "\n".join(lines)
+
+
+_BOOKKEEPING = {"task", "protocol", "asked", "answered", "coverage", "invalid"}
+
+
+def _cell(scores: dict, column: str) -> str:
+    value = scores
+    for part in column.split("/"):
+        value = value.get(part) if isinstance(value, dict) else None
+    return "–" if value is None else f"{value:.2f}"

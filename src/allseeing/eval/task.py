@@ -1,0 +1,118 @@
+"""What an evaluation task is: how to read its question file, what to ask the model, how to score the answers.
+
+Inference and scoring are two steps with a predictions JSONL between them (DESIGN §2.5). Scoring never depends
+on the order of prediction lines: answers are looked up by ``question_id``; groups and pairs come from the
+question file. Every result carries ``protocol``, ``coverage`` (answered / asked, in percent), ``answered``,
+``asked`` and ``invalid`` (answers that could not be read).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+PROTOCOLS = ("official", "fixed")
+
+
+class EvalError(ValueError):
+    """A question or prediction file that cannot be scored as it is (named, with the record and the problem)."""
+
+
+@dataclass(frozen=True)
+class Ask:
+    """What to ask the model for one question: an image, the conversation, and options when ranking."""
+
+    question_id: str
+    image: str | None
+    turns: tuple[tuple[str, str | None], ...]
+    options: tuple[str, ...] = ()
+    label_format: str = "{}"
+
+
+@dataclass
+class ScoreContext:
+    """Everything a scorer needs besides the answers."""
+
+    questions_path: Path
+    protocol: str = "official"
+    box_format: str = "square999"
+    options: dict[str, Any] = field(default_factory=dict)
+
+
+class Task(Protocol):
+    name: str
+    max_new_tokens: int  # the default generation budget of the task
+    ranks_options: bool  # True: scored by likelihood ranking, not generation
+
+    def asks(self, questions: list[dict], questions_path: Path) -> list[Ask]: ...
+
+    def score(self, questions: list[dict], predictions: dict[str, dict], context: ScoreContext) -> dict: ...
+
+
+def read_jsonl(path: str | Path) -> list[dict]:
+    """All records of a JSONL file; a bad line is an :class:`EvalError` naming the file and line."""
+    path = Path(path)
+    records = []
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except OSError as error:
+        raise EvalError(f"cannot read {path}: {error}") from None
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except ValueError as error:
+            raise EvalError(f"{path}:{number}: not JSON: {error}") from None
+        if not isinstance(record, dict) or "question_id" not in record:
+            raise EvalError(f"{path}:{number}: a record needs a 'question_id'")
+        records.append(record)
+    return records
+
+
+def key(question_id: Any) -> str:
+    """Question ids compare as strings (a file may write 7 where another writes "7")."""
+    return str(question_id)
+
+
+def index_predictions(records: list[dict], path: str | Path) -> dict[str, dict]:
+    """Predictions by question id; a repeated id is an error, not a silent overwrite."""
+    by_id: dict[str, dict] = {}
+    for record in records:
+        question_id = key(record["question_id"])
+        if question_id in by_id:
+            raise EvalError(f"{path}: question_id {question_id!r} is answered twice")
+        by_id[question_id] = record
+    return by_id
+
+
+def require(question: dict, fields: tuple[str, ...], path: Path) -> None:
+    missing = [name for name in fields if name not in question]
+    if missing:
+        raise EvalError(f"{path}: question {question.get('question_id')!r} lacks {', '.join(missing)}")
+
+
+def percent(numerator: float, denominator: float) -> float | None:
+    """A percentage with 2 decimals, or None when there is nothing to measure."""
+    return round(100.0 * numerator / denominator, 2) if denominator else None
+
+
+def bookkeeping(questions: list[dict], predictions: dict[str, dict], invalid: int, protocol: str) -> dict:
+    answered = sum(key(q["question_id"]) in predictions for q in questions)
+    return {
+        "protocol": protocol,
+        "asked": len(questions),
+        "answered": answered,
+        "coverage": percent(answered, len(questions)),
+        "invalid": invalid,
+    }
+
+
+def answer_text(prediction: dict | None) -> str | None:
+    """The answer of a prediction line (``text``), or None when the question was not answered."""
+    if prediction is None:
+        return None
+    text = prediction.get("text")
+    return text if isinstance(text, str) else None

@@ -1,0 +1,58 @@
+"""Region captioning (``region_caption_eval_square_pad.jsonl`` + ``<category>_coco_format.json``): COCO metrics.
+
+``official``: the raw answers of the answered questions only (upstream scored whatever ids it got, ReC tags
+and all). ``fixed``: ReC tags stripped from the answers, and every question scored (an unanswered one as an empty
+caption), so a partial run cannot look complete. References are read from the question file's folder.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from allseeing.eval.metrics.captions import coco_caption_scores
+from allseeing.eval.task import Ask, EvalError, ScoreContext, answer_text, bookkeeping, key, require
+from allseeing.eval.tasks.common import single_turn_asks
+from allseeing.rec.parse import parse
+
+
+def load_references(folder: Path, category: str) -> dict[int, list[str]]:
+    path = folder / f"{category}_coco_format.json"
+    try:
+        coco = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as error:
+        raise EvalError(f"cannot read the references {path}: {error}") from None
+    references: dict[int, list[str]] = {}
+    for annotation in coco.get("annotations", []):
+        references.setdefault(annotation["image_id"], []).append(annotation["caption"])
+    return references
+
+
+class RegionCaption:
+    name = "region_caption"
+    max_new_tokens = 64
+    ranks_options = False
+
+    def asks(self, questions: list[dict], questions_path: Path) -> list[Ask]:
+        return single_turn_asks(questions, questions_path)
+
+    def score(self, questions: list[dict], predictions: dict[str, dict], context: ScoreContext) -> dict:
+        official = context.protocol == "official"
+        by_category: dict[str, dict[int, str]] = {}
+        for question in questions:
+            require(question, ("question_id", "category", "ann_id"), context.questions_path)
+            answer = answer_text(predictions.get(key(question["question_id"])))
+            if answer is None and official:
+                continue
+            caption = answer if official else parse(answer or "", mode="lenient").caption
+            by_category.setdefault(question["category"], {})[question["ann_id"]] = caption
+        result = {}
+        folder = context.questions_path.parent
+        for category in sorted({q["category"] for q in questions}):
+            references = load_references(folder, category)
+            candidates = by_category.get(category, {})
+            missing = sorted(set(candidates) - set(references))
+            if missing:
+                raise EvalError(f"{folder}/{category}_coco_format.json has no reference for ann_id {missing[:5]}")
+            result[category] = coco_caption_scores(references, candidates)
+        return {**result, **bookkeeping(questions, predictions, 0, context.protocol)}
