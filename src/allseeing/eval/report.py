@@ -18,8 +18,6 @@ from allseeing.eval.task import PROTOCOLS, EvalError
 # The columns of the report table per task (the headline numbers of the seed README).
 HEADLINES = {
     "crpe": ("exist", "subject", "predicate", "object", "overall"),
-    "grounding": ("average",),
-    "region_caption": (),
     "vcr": ("q2a", "qa2r", "q2ar"),
     "psg": ("num_pred_tuples", "recall", "mean_recall"),
     "psg_pred_cls": ("recall@20", "recall@50", "recall@100", "mean_recall@100"),
@@ -97,18 +95,7 @@ def markdown(report: dict) -> str:
     lines = ["# Evaluation report", "", f"Model: `{report['model']}`; suite: `{report['suite']}`.", ""]
     for name, by_protocol in report["results"].items():
         first = next(iter(by_protocol.values()))
-        columns = list(HEADLINES[first["task"]])
-        if first["task"] == "region_caption":
-            columns = [
-                f"{c}/{m}"
-                for c, v in first.items()
-                if isinstance(v, dict) and "CIDEr" in v
-                for m in ("METEOR", "CIDEr")
-            ]
-        if first["task"] == "grounding":
-            columns = [
-                k for k in first if k.startswith("synth_") or (k not in _BOOKKEEPING and isinstance(first[k], float))
-            ]
+        columns = _columns(first)
         lines += [
             f"## {name} ({first['task']})",
             "",
@@ -116,15 +103,24 @@ def markdown(report: dict) -> str:
         ]
         lines.append("|---" * (len(columns) + 3) + "|")
         for protocol, scores in by_protocol.items():
-            cells = [_cell(scores, column) for column in columns]
-            lines.append(
-                f"| {protocol} | " + " | ".join([*cells, _cell(scores, "coverage"), str(scores["invalid"])]) + " |"
-            )
+            cells = [_cell(scores, column) for column in (*columns, "coverage")]
+            lines.append(f"| {protocol} | " + " | ".join([*cells, str(scores["invalid"])]) + " |")
         lines.append("")
     return "\n".join(lines)
 
 
 _BOOKKEEPING = {"task", "protocol", "asked", "answered", "coverage", "invalid"}
+
+
+def _columns(scores: dict) -> list[str]:
+    """Headline columns; grounding shows its categories and region captions METEOR and CIDEr per category."""
+    task = scores["task"]
+    if task == "grounding":
+        return [k for k in scores if k not in _BOOKKEEPING and k != "average"] + ["average"]
+    if task == "region_caption":
+        categories = [k for k, v in scores.items() if isinstance(v, dict)]
+        return [f"{c}/{metric}" for c in categories for metric in ("METEOR", "CIDEr")]
+    return list(HEADLINES[task])
 
 
 def _cell(scores: dict, column: str) -> str:

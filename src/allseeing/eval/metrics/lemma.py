@@ -13,8 +13,6 @@ from functools import cache
 from importlib import resources
 from pathlib import Path
 
-from lemminflect import getLemma
-
 # Where lemminflect's first noun lemma differs from what spaCy's model says for the class vocabulary (spaCy reads
 # some of these words as verbs when they stand alone, which is how upstream met them).
 _OVERRIDES = {"scissors": "scissor", "moped": "mop", "potted": "pot", "building": "build", "vases": "vas"}
@@ -34,6 +32,8 @@ def lemma(token: str) -> str:
         return _OVERRIDES[word]
     if not word.isalpha():
         return word
+    from lemminflect import getLemma  # imported on first use: the CLI starts without it
+
     candidates = getLemma(word, upos="NOUN")
     return candidates[0] if candidates else word
 

@@ -10,7 +10,8 @@ per-predicate recalls over the predicates present in the ground truth.
 
 ``fixed``: tuples come from our parser (numeric box matching, pairing per mention); a phrase is reduced to its
 head word (the last word's lemma, through the synonym table, multi-word synonyms included) and so is a
-ground-truth name ("wall-other-merged" -> "wall", "dining table" -> "dining table"); predicates are compared
+ground-truth name after the cut at '-' ("table-merged" -> "dining table", as a predicted "table" becomes);
+predicates are compared
 case- and space-insensitively; matching is one-to-one (a predicted tuple recalls at most one ground truth).
 """
 
@@ -48,7 +49,7 @@ def head_category(phrase: str | None, synonyms: dict[str, str]) -> str:
     """The phrase's class: a multi-word synonym it ends with, else its last word's lemma through the synonyms."""
     if not phrase:
         return UNKNOWN
-    words = lemmas(phrase.replace("-", " "))
+    words = [word for word in lemmas(phrase) if word.isalnum()]
     for length in range(min(3, len(words)), 1, -1):
         tail = " ".join(words[-length:])
         if tail in synonyms:
@@ -104,14 +105,10 @@ def ground_truth(raw: list, fixed: bool, synonyms: dict[str, str]) -> list[Scene
     """``relation_tuples`` rows ([subject, box, object, box, predicate], pixels) as tuples."""
     result = []
     for subject, subject_box, obj, object_box, predicate in raw:
+        subject, obj = subject.split("-")[0], obj.split("-")[0]  # "wall-other-merged" -> "wall"
         if fixed:
-            subject, obj, predicate = (
-                head_category(subject, synonyms),
-                head_category(obj, synonyms),
-                normalise_predicate(predicate),
-            )
-        else:
-            subject, obj = subject.split("-")[0], obj.split("-")[0]
+            subject, obj = head_category(subject, synonyms), head_category(obj, synonyms)
+            predicate = normalise_predicate(predicate)
         result.append(SceneTuple(subject, tuple(subject_box), obj, tuple(object_box), predicate))
     return result
 

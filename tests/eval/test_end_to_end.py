@@ -1,0 +1,165 @@
+"""Predict and score every task on the synthetic world's evaluation files with a tiny model, through the CLI."""
+
+import json
+
+import pytest
+import yaml
+
+from allseeing.cli import main
+from allseeing.data.synth.generate import generate
+from allseeing.eval.registry import TASKS
+
+CONTRACT_KEYS = {
+    "crpe_exist": {"exist", "subject", "predicate", "object", "overall", "per_row"},
+    "crpe_relation": {"exist", "subject", "predicate", "object", "overall", "per_row"},
+    "grounding": {"average"},
+    "region_caption": {"synth_test"},
+    "vcr": {"q2a", "qa2r", "q2ar"},
+    "psg": {"recall", "mean_recall", "num_pred_tuples", "correct_format_ratio", "per_predicate"},
+    "psg_pred_cls": {"recall@20", "recall@50", "recall@100", "mean_recall@20", "mean_recall@50", "mean_recall@100"},
+}
+
+
+@pytest.fixture(scope="module")
+def suite(tmp_path_factory, tiny_model_dir):
+    root = tmp_path_factory.mktemp("e2e")
+    generate(root / "synth", n_train=2, n_test=8, seed=11, workers=1, progress=False)
+    eval_dir = root / "synth" / "eval"
+    tasks = [
+        {"name": "crpe_exist", "task": "crpe", "questions": str(eval_dir / "crpe/crpe_exist.jsonl")},
+        {"name": "crpe_relation", "task": "crpe", "questions": str(eval_dir / "crpe/crpe_relation.jsonl")},
+        {"name": "grounding", "task": "grounding", "questions": str(eval_dir / "grounding/grounding_eval.jsonl")},
+        {
+            "name": "region_caption",
+            "task": "region_caption",
+            "questions": str(eval_dir / "region_caption/region_caption_eval_square_pad.jsonl"),
+        },
+        {"name": "vcr", "task": "vcr", "questions": str(eval_dir / "vcr/VCR_val_square_pad.jsonl")},
+        {"name": "psg", "task": "psg", "questions": str(eval_dir / "psg/psg_eval.jsonl"), "max_new_tokens": 48},
+        {
+            "name": "psg_pred_cls",
+            "task": "psg_pred_cls",
+            "questions": str(eval_dir / "psg_pred_cls/psg_pred_cls_full_square_pad.jsonl"),
+        },
+    ]
+    path = root / "suite.yaml"
+    out = root / "out"
+    path.write_text(
+        yaml.safe_dump(
+            {
+                "model": str(tiny_model_dir),
+                "image_root": str(root / "synth"),
+                "out": str(out),
+                "batch_size": 4,
+                "tasks": tasks,
+            }
+        )
+    )
+    return path, out
+
+
+def test_every_task_predicts_and_scores(suite, capsys):
+    path, out = suite
+    assert main(["eval", "run", "--suite", str(path)]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert set(report["results"]) == set(CONTRACT_KEYS)
+    assert {scores["official"]["task"] for scores in report["results"].values()} == set(TASKS)
+    for name, by_protocol in report["results"].items():
+        assert set(by_protocol) == {"official", "fixed"}
+        for protocol, scores in by_protocol.items():
+            assert CONTRACT_KEYS[name] <= set(scores), name
+            assert scores["coverage"] == 100.0 and scores["protocol"] == protocol
+    assert (out / "report.json").is_file()
+    table = (out / "report.md").read_text()
+    assert "## crpe_relation (crpe)" in table and "| official |" in table and "| fixed |" in table
+    line = json.loads((out / "psg_pred_cls.jsonl").read_text().splitlines()[0])
+    assert len(line["text"]) == len(line["scores"]) == len(line["sum_logprobs"]) == 12
+    assert line["scores"] == sorted(line["scores"], reverse=True)
+    assert line["metadata"]["template"] == "vicuna_v1" and line["model_id"]
+
+
+def test_a_rerun_resumes_and_answers_nothing_new(suite, tiny_model_dir, capsys):
+    path, out = suite
+    questions = yaml.safe_load(path.read_text())["tasks"][0]["questions"]
+    predictions = out / "crpe_exist.jsonl"
+    lines = predictions.read_text().splitlines(keepends=True)
+    predictions.write_text("".join(lines[:-3]) + lines[-3][:10])  # a run killed while writing
+    argv = [
+        "predict",
+        "crpe",
+        "--model",
+        str(tiny_model_dir),
+        "--questions",
+        questions,
+        "--image-root",
+        str(out.parent / "synth"),
+        "--out",
+        str(predictions),
+    ]
+    assert main(argv) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert (summary["answered_now"], summary["already_answered"]) == (3, len(lines) - 3)
+    assert [json.loads(x)["question_id"] for x in predictions.read_text().splitlines()] == [
+        json.loads(x)["question_id"] for x in lines
+    ]
+    assert main(argv) == 0
+    assert json.loads(capsys.readouterr().out)["answered_now"] == 0
+
+
+def test_eval_score_cli_writes_the_scores(suite, tmp_path, capsys):
+    path, out = suite
+    questions = yaml.safe_load(path.read_text())["tasks"][4]["questions"]
+    target = tmp_path / "scores.json"
+    argv = [
+        "eval",
+        "score",
+        "vcr",
+        "--questions",
+        questions,
+        "--predictions",
+        str(out / "vcr.jsonl"),
+        "--protocol",
+        "fixed",
+        "--out",
+        str(target),
+    ]
+    assert main(argv) == 0
+    printed = json.loads(capsys.readouterr().out)
+    assert printed == json.loads(target.read_text()) and printed["protocol"] == "fixed"
+
+
+def test_two_processes_under_torchrun_merge_into_the_same_file(suite, tiny_model_dir, tmp_path):
+    import os
+    import shutil
+    import subprocess
+
+    path, out = suite
+    questions = yaml.safe_load(path.read_text())["tasks"][0]["questions"]
+    merged = tmp_path / "sharded.jsonl"
+    torchrun = shutil.which("torchrun")
+    assert torchrun, "torchrun comes with torch"
+    command = [
+        torchrun,
+        "--nproc_per_node",
+        "2",
+        "--master_port",
+        "29541",
+        "-m",
+        "allseeing",
+        "predict",
+        "crpe",
+        "--model",
+        str(tiny_model_dir),
+        "--questions",
+        questions,
+        "--image-root",
+        str(out.parent / "synth"),
+        "--out",
+        str(merged),
+    ]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    subprocess.run(command, check=True, capture_output=True, env=env)
+    assert (tmp_path / "sharded.jsonl.rank0-of-2").is_file() and (tmp_path / "sharded.jsonl.rank1-of-2").is_file()
+    single = [json.loads(x) for x in (out / "crpe_exist.jsonl").read_text().splitlines()]
+    sharded = [json.loads(x) for x in merged.read_text().splitlines()]
+    assert [(r["question_id"], r["text"]) for r in sharded] == [(r["question_id"], r["text"]) for r in single]

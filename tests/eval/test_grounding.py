@@ -1,0 +1,69 @@
+"""Grounding by hand: upstream's box reading and decoding, IoU > 0.5, box formats, empty categories."""
+
+import pytest
+
+from allseeing.eval.metrics.boxformat import smart_resize, to_pixels
+from allseeing.eval.metrics.grounding import fixed_box, official_box
+from tests.eval.helpers import score
+
+# 640 x 514 photo: S = 640, dy = 63. Ground truth = the bus box of the worked example, decoded.
+BUS = [185.79, 103.57, 534.93, 437.34]
+
+
+def question(qid, category="refcoco_val", bbox=BUS):
+    return {
+        "question_id": qid,
+        "image": "x.jpg",
+        "text": "Please provide ...: the bus",
+        "bbox": bbox,
+        "width": 640,
+        "height": 514,
+        "category": category,
+    }
+
+
+def test_official_reading_takes_the_first_double_bracket_anywhere():
+    assert official_box("<ref>bus</ref><box>[[290, 260, 835, 781]]</box>") == ((290, 260, 835, 781), False)
+    assert official_box("echo [[1, 2, 3, 4]] then [[5, 6, 7, 8]]") == ((1, 2, 3, 4), False)
+    assert official_box("no box") == ((0, 0, 0, 0), True)
+    assert official_box("[[1, 2, 3]]") == ((0, 0, 0, 0), True)
+    assert official_box("[[1, 2,\n3, 4]]") == ((0, 0, 0, 0), True)  # the pattern cannot cross a newline
+    assert fixed_box("[[9, 9, 9, 9]] and <ref>bus</ref><box>[[1, 2, 3, 4]]</box>") == ((1, 2, 3, 4), False)
+    assert fixed_box("nothing") == (None, True)
+
+
+def test_acc_at_half_per_category_and_average(tmp_path):
+    questions = [question("a"), question("b"), question("c", "refcoco_testA"), question("d", "refcoco_testA")]
+    answers = {
+        "a": "<ref>bus</ref><box>[[290, 260, 835, 781]]</box>",  # IoU 1
+        "b": "[[290, 260, 562, 781]]",  # half the width: IoU just under 0.5 -> wrong
+        "c": "[[290, 260, 835, 781]]",
+        "d": "I cannot see it.",  # invalid: the zero box
+    }
+    result = score(tmp_path, "grounding", questions, answers)
+    assert (result["refcoco_val"], result["refcoco_testA"], result["average"]) == (50.0, 50.0, 50.0)
+    assert result["invalid"] == 1
+
+
+def test_iou_exactly_half_is_a_miss(tmp_path):
+    questions = [question("a", bbox=[0, 0, 100, 100]), question("b", bbox=[0, 0, 100, 100])]
+    answers = {"a": "[[0, 0, 100, 50]]", "b": "[[0, 0, 100, 51]]"}  # pixel frame: IoU 0.5 and 0.51
+    result = score(tmp_path, "grounding", questions, answers, box_format="pixel")
+    assert result["refcoco_val"] == 50.0
+
+
+def test_official_decodes_out_of_range_boxes_fixed_refuses_them(tmp_path):
+    questions = [question("a", bbox=[600.0, 0.0, 660.0, 100.0])]
+    answers = {"a": "[[937, 98, 1031, 254]]"}  # x2 = 1031 > 999: upstream decodes it beyond the image
+    assert score(tmp_path, "grounding", questions, answers)["refcoco_val"] == 100.0
+    fixed = score(tmp_path, "grounding", questions, answers, protocol="fixed")
+    assert (fixed["refcoco_val"], fixed["invalid"]) == (0.0, 1)
+
+
+def test_box_formats_of_other_models(tmp_path):
+    assert to_pixels((290, 201, 835, 850), (640, 514), "raw1000") == pytest.approx((185.6, 103.314, 534.4, 436.9))
+    assert smart_resize(640, 514) == (644, 504)
+    assert to_pixels((0, 0, 644, 504), (640, 514), "qwen2.5-vl") == pytest.approx((0, 0, 640, 514))
+    questions = [question("a")]
+    result = score(tmp_path, "grounding", questions, {"a": "[[290, 201, 835, 850]]"}, box_format="raw1000")
+    assert result["refcoco_val"] == 100.0
