@@ -11,8 +11,8 @@ per-predicate recalls over the predicates present in the ground truth.
 ``fixed``: tuples come from our parser (numeric box matching, pairing per mention); a phrase is reduced to its
 head word (the last word's lemma, through the synonym table, multi-word synonyms included) and so is a
 ground-truth name after the cut at '-' ("table-merged" -> "dining table", as a predicted "table" becomes);
-predicates are compared
-case- and space-insensitively; matching is one-to-one (a predicted tuple recalls at most one ground truth).
+predicates are compared case- and space-insensitively; matching is one-to-one (a predicted tuple recalls at most
+one ground truth).
 """
 
 from __future__ import annotations
