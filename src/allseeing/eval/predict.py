@@ -65,11 +65,7 @@ def predict(
     task = get_task(task_name)
     questions_path, image_root, out_path = Path(questions_path), Path(image_root), Path(out_path)
     questions = read_jsonl(questions_path)[:limit]
-    asks = (
-        task.asks(questions, questions_path, options_path)
-        if task.ranks_options
-        else task.asks(questions, questions_path)
-    )
+    asks = task.asks(questions, questions_path, {"options_file": options_path})
     rank, world = shard_info()
     target = out_path if world == 1 else out_path.with_name(f"{out_path.name}.rank{rank}-of-{world}")
     target.parent.mkdir(parents=True, exist_ok=True)

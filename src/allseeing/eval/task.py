@@ -46,7 +46,9 @@ class Task(Protocol):
     max_new_tokens: int  # the default generation budget of the task
     ranks_options: bool  # True: scored by likelihood ranking, not generation
 
-    def asks(self, questions: list[dict], questions_path: Path) -> list[Ask]: ...
+    def asks(self, questions: list[dict], questions_path: Path, settings: dict | None = None) -> list[Ask]:
+        """What to ask for each question; ``settings`` holds task-specific paths (e.g. ``options_file``)."""
+        ...
 
     def score(self, questions: list[dict], predictions: dict[str, dict], context: ScoreContext) -> dict: ...
 

@@ -86,7 +86,16 @@ def generate(
 
 
 @torch.inference_mode()
-def _run(model, processor, requests, prompts, group, decoding, device) -> list[Generation]:
+def _run(
+    model: LlavaForConditionalGeneration,
+    processor: Processor,
+    requests: Sequence[Request],
+    prompts: list[list[int]],
+    group: list[int],
+    decoding: DecodingConfig,
+    device: torch.device,
+) -> list[Generation]:
+    """Generate for the requests at ``group`` (all with images or all without) in one left-padded batch."""
     input_ids, attention_mask = processor.left_pad([prompts[i] for i in group])
     inputs = {"input_ids": input_ids.to(device), "attention_mask": attention_mask.to(device)}
     if requests[group[0]].image is not None:

@@ -14,7 +14,7 @@ class Grounding:
     max_new_tokens = 64
     ranks_options = False
 
-    def asks(self, questions: list[dict], questions_path: Path) -> list[Ask]:
+    def asks(self, questions: list[dict], questions_path: Path, settings: dict | None = None) -> list[Ask]:
         return single_turn_asks(questions, questions_path)
 
     def score(self, questions: list[dict], predictions: dict[str, dict], context: ScoreContext) -> dict:

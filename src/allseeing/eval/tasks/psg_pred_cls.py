@@ -34,8 +34,8 @@ class PsgPredCls:
     max_new_tokens = 0
     ranks_options = True
 
-    def asks(self, questions: list[dict], questions_path: Path, options_path: str | Path | None = None) -> list[Ask]:
-        options = tuple(read_options(questions_path, options_path))
+    def asks(self, questions: list[dict], questions_path: Path, settings: dict | None = None) -> list[Ask]:
+        options = tuple(read_options(questions_path, (settings or {}).get("options_file")))
         asks = []
         for question, ask in zip(questions, single_turn_asks(questions, questions_path), strict=True):
             require(question, ("label_format",), questions_path)

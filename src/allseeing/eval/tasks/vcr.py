@@ -29,7 +29,7 @@ class Vcr:
     max_new_tokens = 16
     ranks_options = False
 
-    def asks(self, questions: list[dict], questions_path: Path) -> list[Ask]:
+    def asks(self, questions: list[dict], questions_path: Path, settings: dict | None = None) -> list[Ask]:
         asks = []
         for question in questions:
             require(question, ("question_id", "image", "conversations"), questions_path)
