@@ -16,3 +16,12 @@ def single_turn_asks(questions: list[dict], path: Path) -> list[Ask]:
         text = question["text"].replace(tags.IMAGE, "").strip()
         asks.append(Ask(key(question["question_id"]), question["image"], ((f"{tags.IMAGE}\n{text}", None),)))
     return asks
+
+
+class SingleTurnTask:
+    """A task asked as one user turn and answered by generation (CRPE, grounding, region captions, PSG)."""
+
+    ranks_options = False
+
+    def asks(self, questions: list[dict], questions_path: Path, settings: dict | None = None) -> list[Ask]:
+        return single_turn_asks(questions, questions_path)

@@ -8,24 +8,19 @@ alone), ``letters`` (chosen letters per category: a position-bias check). A cate
 from __future__ import annotations
 
 from collections import Counter
-from pathlib import Path
 
 from allseeing.eval.metrics.choice import choose, options_of
 from allseeing.eval.metrics.circular import GroupError, circular_groups
-from allseeing.eval.task import Ask, EvalError, ScoreContext, answer_text, bookkeeping, key, percent, require
-from allseeing.eval.tasks.common import single_turn_asks
+from allseeing.eval.task import EvalError, ScoreContext, answer_text, bookkeeping, key, percent, require
+from allseeing.eval.tasks.common import SingleTurnTask
 
 CATEGORIES = ("exist", "subject", "predicate", "object")
 RELATION = ("subject", "predicate", "object")
 
 
-class Crpe:
+class Crpe(SingleTurnTask):
     name = "crpe"
     max_new_tokens = 16
-    ranks_options = False
-
-    def asks(self, questions: list[dict], questions_path: Path, settings: dict | None = None) -> list[Ask]:
-        return single_turn_asks(questions, questions_path)
 
     def score(self, questions: list[dict], predictions: dict[str, dict], context: ScoreContext) -> dict:
         rows, invalid = [], 0

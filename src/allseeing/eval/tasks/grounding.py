@@ -2,20 +2,14 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from allseeing.eval.metrics.grounding import hit
-from allseeing.eval.task import Ask, ScoreContext, answer_text, bookkeeping, key, percent, require
-from allseeing.eval.tasks.common import single_turn_asks
+from allseeing.eval.task import ScoreContext, answer_text, bookkeeping, key, percent, require
+from allseeing.eval.tasks.common import SingleTurnTask
 
 
-class Grounding:
+class Grounding(SingleTurnTask):
     name = "grounding"
     max_new_tokens = 64
-    ranks_options = False
-
-    def asks(self, questions: list[dict], questions_path: Path, settings: dict | None = None) -> list[Ask]:
-        return single_turn_asks(questions, questions_path)
 
     def score(self, questions: list[dict], predictions: dict[str, dict], context: ScoreContext) -> dict:
         hits: dict[str, list[bool]] = {}

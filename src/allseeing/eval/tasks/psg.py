@@ -7,22 +7,17 @@ were malformed (odd or mismatched), the complement of ``correct_format_ratio``.
 from __future__ import annotations
 
 from collections import defaultdict
-from pathlib import Path
 
 from allseeing.eval.metrics import scene_graph
 from allseeing.eval.metrics.boxformat import to_pixels
 from allseeing.eval.metrics.lemma import load_synonyms
-from allseeing.eval.task import Ask, ScoreContext, answer_text, bookkeeping, key, percent, require
-from allseeing.eval.tasks.common import single_turn_asks
+from allseeing.eval.task import ScoreContext, answer_text, bookkeeping, key, percent, require
+from allseeing.eval.tasks.common import SingleTurnTask
 
 
-class Psg:
+class Psg(SingleTurnTask):
     name = "psg"
     max_new_tokens = 1536
-    ranks_options = False
-
-    def asks(self, questions: list[dict], questions_path: Path, settings: dict | None = None) -> list[Ask]:
-        return single_turn_asks(questions, questions_path)
 
     def score(self, questions: list[dict], predictions: dict[str, dict], context: ScoreContext) -> dict:
         official = context.protocol == "official"

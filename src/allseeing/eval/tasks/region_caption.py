@@ -11,8 +11,8 @@ import json
 from pathlib import Path
 
 from allseeing.eval.metrics.captions import coco_caption_scores
-from allseeing.eval.task import Ask, EvalError, ScoreContext, answer_text, bookkeeping, key, require
-from allseeing.eval.tasks.common import single_turn_asks
+from allseeing.eval.task import EvalError, ScoreContext, answer_text, bookkeeping, key, require
+from allseeing.eval.tasks.common import SingleTurnTask
 from allseeing.rec.parse import parse
 
 
@@ -28,13 +28,9 @@ def load_references(folder: Path, category: str) -> dict[int, list[str]]:
     return references
 
 
-class RegionCaption:
+class RegionCaption(SingleTurnTask):
     name = "region_caption"
     max_new_tokens = 64
-    ranks_options = False
-
-    def asks(self, questions: list[dict], questions_path: Path, settings: dict | None = None) -> list[Ask]:
-        return single_turn_asks(questions, questions_path)
 
     def score(self, questions: list[dict], predictions: dict[str, dict], context: ScoreContext) -> dict:
         official = context.protocol == "official"
