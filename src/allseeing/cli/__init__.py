@@ -6,7 +6,7 @@ import argparse
 import sys
 
 from allseeing import __version__
-from allseeing.cli import chat, convert, data, evaluate, quickstart, rec, synth
+from allseeing.cli import chat, convert, data, evaluate, quickstart, rec, synth, train
 from allseeing.cli.common import UserError
 
 
@@ -24,6 +24,7 @@ def build_parser() -> argparse.ArgumentParser:
     chat.register(verbs)
     convert.register(verbs)
     evaluate.register(verbs)
+    train.register(verbs)
     return parser
 
 

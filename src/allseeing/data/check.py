@@ -53,7 +53,7 @@ class CheckReport:
         }
 
 
-class _ImageCache:
+class ImageCache:
     """Opens each distinct image once (many samples share one)."""
 
     def __init__(self, root: Path) -> None:
@@ -74,7 +74,7 @@ class _ImageCache:
         return self.seen[relative]
 
 
-def check_record(record: object, images: _ImageCache) -> list[tuple[str, str]]:
+def check_record(record: object, images: ImageCache) -> list[tuple[str, str]]:
     """Problems of one sample as ``(kind, message)`` pairs."""
     if isinstance(record, ManifestError):
         return [("unreadable", str(record))]
@@ -119,7 +119,7 @@ def check_record(record: object, images: _ImageCache) -> list[tuple[str, str]]:
 def check_manifest(path: str | Path, image_root: str | Path, progress: bool = True) -> CheckReport:
     """Check every sample of a manifest; raises :class:`ManifestError` only when the file cannot be read."""
     report = CheckReport()
-    images = _ImageCache(Path(image_root))
+    images = ImageCache(Path(image_root))
     for where, record in tqdm(
         iter_records(path), desc=f"checking {Path(path).name}", unit="sample", disable=not progress
     ):

@@ -1,0 +1,31 @@
+"""``allseeing train CONFIG [key=value ...]``: train a model, directly or under torchrun."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from allseeing.cli.common import common_options, print_json
+
+
+def register(verbs: argparse._SubParsersAction) -> None:
+    p = verbs.add_parser(
+        "train",
+        parents=[common_options()],
+        help="train a model from a config (configs/train/*.yaml), with key=value overrides",
+        description="Train with one of the presets in configs/train/ (the four ASMv2 stages, small-synth), overriding "
+        "any key with key=value (types are checked, unknown keys are refused). Under torchrun the global batch is kept "
+        "and gradient accumulation derived. resume=true continues from the last checkpoint in output_dir.",
+    )
+    p.add_argument("config", help="a YAML preset")
+    p.add_argument("overrides", nargs="*", metavar="key=value")
+    p.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from allseeing.train.config import load_config
+    from allseeing.train.recipe import train
+
+    summary = train(load_config(args.config, args.overrides), progress=sys.stderr.isatty())
+    print_json(summary)
+    return 0

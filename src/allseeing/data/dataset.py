@@ -1,0 +1,224 @@
+"""Training data: an indexed, validated view of LLaVA manifests, samples on demand, batches.
+
+``prepare`` reads every manifest once: each record is checked (:func:`allseeing.data.check.check_record`: JSON,
+roles, ``<image>`` markers, strict ReC, the image present and readable) and tokenised by spans to get its true
+length (image tokens included) under the length policy. Good records keep only their byte offset, length and
+modality in compact arrays, cached in the run's folder: a 30-million-record manifest does not live as Python dicts
+in every worker. Bad records are counted by reason and left out (never replaced by another sample); preparation
+stops when their share passes ``max_bad_fraction``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import random
+from array import array
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from allseeing.data.check import ImageCache, check_record
+from allseeing.data.image import load_image
+from allseeing.data.templates import turns_from_llava
+from allseeing.data.tokenize import IGNORE_INDEX, Encoded, SampleTooLongError
+from allseeing.rec.flip import flip_text
+
+
+class DataError(ValueError):
+    """Training data that cannot be used (too many bad records, unreadable manifests)."""
+
+
+@dataclass
+class Prepared:
+    """Good records of all sources: where they are, how long they are, whether they have an image."""
+
+    paths: list[str]
+    image_roots: list[str]
+    ratios: list[float]
+    source: np.ndarray  # int32, per record
+    offset: np.ndarray  # int64 byte offset of the record in its JSONL file
+    length: np.ndarray  # int32 tokens after image expansion
+    has_image: np.ndarray  # bool
+    bad: Counter = field(default_factory=Counter)
+    total: int = 0
+
+    def __len__(self) -> int:
+        return len(self.offset)
+
+    def read(self, index: int) -> dict:
+        with open(self.paths[self.source[index]], "rb") as handle:
+            handle.seek(int(self.offset[index]))
+            return json.loads(handle.readline())
+
+
+def as_jsonl(path: Path, cache: Path) -> Path:
+    """A JSONL file with the manifest's records: the file itself, or a one-time conversion of a JSON array."""
+    if path.suffix == ".jsonl":
+        return path
+    converted = cache / f"{path.stem}-{_fingerprint(path)}.jsonl"
+    if not converted.exists():
+        try:
+            records = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as error:
+            raise DataError(f"cannot read {path}: {error}") from None
+        if not isinstance(records, list):
+            raise DataError(f"{path}: expected a JSON array of samples")
+        partial = converted.with_suffix(".partial")
+        with partial.open("w", encoding="utf-8") as out:
+            for record in records:
+                out.write(json.dumps(record, ensure_ascii=False) + "\n")
+        partial.replace(converted)
+    return converted
+
+
+def _fingerprint(path: Path) -> str:
+    stat = path.stat()
+    return hashlib.sha1(f"{path.resolve()}:{stat.st_size}:{stat.st_mtime_ns}".encode()).hexdigest()[:12]
+
+
+def prepare(
+    sources: Sequence,
+    encode_record,
+    cache: str | Path,
+    max_bad_fraction: float,
+    progress: bool = True,
+) -> Prepared:
+    """Validate, measure and index every record of ``sources`` (``DataSource``s).
+
+    Args:
+        encode_record: record -> :class:`Encoded` (raises :class:`SampleTooLongError` or ValueError when unusable).
+        cache: a folder for converted manifests.
+    """
+    cache = Path(cache)
+    cache.mkdir(parents=True, exist_ok=True)
+    paths, roots, ratios = [], [], []
+    source_ids, offsets, lengths, images = array("i"), array("q"), array("i"), array("b")
+    bad: Counter = Counter()
+    total = 0
+    for number, spec in enumerate(sources):
+        jsonl = as_jsonl(Path(spec.path), cache)
+        paths.append(str(jsonl))
+        roots.append(spec.image_root)
+        ratios.append(spec.ratio)
+        image_check = ImageCache(Path(spec.image_root))
+        with jsonl.open("rb") as handle:
+            offset = 0
+            for line in tqdm(handle, desc=f"preparing {Path(spec.path).name}", unit="record", disable=not progress):
+                start, offset = offset, offset + len(line)
+                if not line.strip():
+                    continue
+                total += 1
+                reason = _problem(line, image_check, encode_record)
+                if isinstance(reason, str):
+                    bad[reason] += 1
+                    continue
+                encoded, has_image = reason
+                source_ids.append(number)
+                offsets.append(start)
+                lengths.append(len(encoded.input_ids))
+                images.append(has_image)
+    if total and sum(bad.values()) / total > max_bad_fraction:
+        raise DataError(
+            f"{sum(bad.values())} of {total} records are unusable ({dict(bad)}), more than max_bad_fraction "
+            f"{max_bad_fraction}"
+        )
+    return Prepared(
+        paths,
+        roots,
+        ratios,
+        np.frombuffer(source_ids, dtype=np.int32).copy(),
+        np.frombuffer(offsets, dtype=np.int64).copy(),
+        np.frombuffer(lengths, dtype=np.int32).copy(),
+        np.frombuffer(images, dtype=np.int8).astype(bool),
+        bad,
+        total,
+    )
+
+
+def _problem(line: bytes, images: ImageCache, encode_record) -> str | tuple[Encoded, bool]:
+    """The reason a record is unusable, or its encoding and whether it has an image."""
+    try:
+        record = json.loads(line)
+    except ValueError:
+        return "unreadable"
+    problems = check_record(record, images)
+    if problems:
+        return problems[0][0]
+    try:
+        return encode_record(record), "image" in record
+    except SampleTooLongError:
+        return "too_long"
+    except ValueError:
+        return "unusable"
+
+
+class SampleDataset(torch.utils.data.Dataset):
+    """Samples by (epoch, index): the record, optionally mirrored, tokenised, with its image's pixels."""
+
+    def __init__(
+        self, prepared: Prepared, encode_record, pixel_values, flip_probability: float = 0.0, seed: int = 0
+    ) -> None:
+        self.prepared = prepared
+        self.encode_record = encode_record
+        self.pixel_values = pixel_values
+        self.flip_probability = flip_probability
+        self.seed = seed
+
+    def __len__(self) -> int:
+        return len(self.prepared)
+
+    def __getitem__(self, key: tuple[int, int]) -> dict:
+        epoch, index = key
+        record = self.prepared.read(index)
+        image = None
+        if "image" in record:
+            image = load_image(Path(self.prepared.image_roots[self.prepared.source[index]]) / record["image"])
+        if (
+            image is not None
+            and self.flip_probability
+            and random.Random(f"{self.seed}/{epoch}/{index}").random() < self.flip_probability
+        ):
+            record, image = mirror(record, image)
+        encoded = self.encode_record(record)
+        return {"input_ids": encoded.input_ids, "labels": encoded.labels, "image": image}
+
+
+def mirror(record: dict, image) -> tuple[dict, object]:
+    """The sample for the horizontally flipped image: every turn's boxes flipped and left/right words swapped."""
+    from PIL import ImageOps
+
+    turns = [{**turn, "value": flip_text(turn["value"], image.size)} for turn in record["conversations"]]
+    return {**record, "conversations": turns}, ImageOps.mirror(image)
+
+
+def collate(samples: list[dict], pad_id: int, pixel_values) -> dict:
+    """Right-padded ids and labels, the attention mask, and the pixels of the samples that have an image."""
+    width = max(len(s["input_ids"]) for s in samples)
+    input_ids = torch.full((len(samples), width), pad_id, dtype=torch.long)
+    labels = torch.full((len(samples), width), IGNORE_INDEX, dtype=torch.long)
+    mask = torch.zeros((len(samples), width), dtype=torch.long)
+    for row, sample in enumerate(samples):
+        n = len(sample["input_ids"])
+        input_ids[row, :n] = torch.tensor(sample["input_ids"])
+        labels[row, :n] = torch.tensor(sample["labels"])
+        mask[row, :n] = 1
+    batch = {"input_ids": input_ids, "labels": labels, "attention_mask": mask}
+    images = [s["image"] for s in samples if s["image"] is not None]
+    if images:
+        batch["pixel_values"] = pixel_values(images)
+    return batch
+
+
+def encoder_for(processor, max_length: int, policy: str):
+    """record -> Encoded with the processor's template and tokenizer (the one used for lengths and training)."""
+
+    def encode_record(record: dict) -> Encoded:
+        return processor.encode(turns_from_llava(record["conversations"]), max_length=max_length, policy=policy)
+
+    return encode_record

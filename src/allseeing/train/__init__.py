@@ -1,0 +1,1 @@
+"""Training: configuration, the training loop, distributed set-up and checkpoints."""

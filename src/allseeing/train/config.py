@@ -1,0 +1,147 @@
+"""Training configuration: a dataclass schema, YAML presets (``configs/train/``), typed ``key=value`` overrides.
+
+The global batch is the fact a recipe fixes (upstream: 256, 128, 512, 512 samples per step); the per-device batch
+and the number of processes are choices of the machine, so gradient accumulation is derived:
+``accumulation = global_batch / (per_device_batch x world_size)``, which must be a whole number.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+TRAINABLE = ("projector", "llm_and_projector", "all")
+
+
+class ConfigError(ValueError):
+    """A configuration that cannot be used: unknown keys, wrong types, inconsistent batch sizes."""
+
+
+@dataclass
+class DataSource:
+    """One manifest: LLaVA JSON or JSONL, the folder its images are relative to, and its share of the mix."""
+
+    path: str
+    image_root: str = "."
+    ratio: float = 1.0  # samples drawn per epoch, as a multiple of the manifest's size
+
+
+@dataclass
+class TrainConfig:
+    # what to train
+    init: str = "preset:small"  # "preset:NAME" (random init, tokenizer trained on the data) or a model folder
+    trainable: str = (
+        "llm_and_projector"  # projector | llm_and_projector | all (the vision tower stays frozen otherwise)
+    )
+    template: str = "vicuna_v1"
+    image_aspect: str = "pad"
+    max_length: int = 2048
+    length_policy: str = "drop"  # drop | truncate (over-long samples, counted)
+    data: list[DataSource] = field(default_factory=list)
+    flip_probability: float = 0.0  # mirror grounding samples (image, boxes, left/right words)
+    max_bad_fraction: float = 0.01  # stop when more of the data than this is unusable
+    group_by_length: bool = True
+    # optimisation
+    global_batch: int = 128
+    per_device_batch: int = 8
+    learning_rate: float = 2e-5
+    weight_decay: float = 0.0
+    warmup_ratio: float = 0.03
+    schedule: str = "cosine"  # cosine | constant
+    epochs: float = 1.0
+    max_steps: int | None = None  # stop early at this step (the schedule still spans the epochs), as upstream did
+    adam_betas: tuple[float, float] = (0.9, 0.999)
+    adam_eps: float = 1e-8
+    max_grad_norm: float | None = 1.0
+    bf16: bool = False
+    gradient_checkpointing: bool = False
+    seed: int = 42
+    # bookkeeping
+    output_dir: str = "runs/train"
+    save_every: int = 500
+    keep_checkpoints: int = 2
+    log_every: int = 10
+    resume: bool = False
+    num_workers: int = 0
+
+    def accumulation(self, world_size: int) -> int:
+        """Micro-batches per process per step, derived so the global batch stays fixed."""
+        per_step = self.per_device_batch * world_size
+        if self.global_batch % per_step:
+            raise ConfigError(
+                f"global_batch {self.global_batch} is not a multiple of per_device_batch {self.per_device_batch} x "
+                f"{world_size} processes"
+            )
+        return self.global_batch // per_step
+
+    def check(self) -> TrainConfig:
+        if self.trainable not in TRAINABLE:
+            raise ConfigError(f"trainable must be one of {', '.join(TRAINABLE)}, got {self.trainable!r}")
+        if self.schedule not in ("cosine", "constant"):
+            raise ConfigError(f"schedule must be cosine or constant, got {self.schedule!r}")
+        if not self.data:
+            raise ConfigError("no data: give at least one manifest under 'data'")
+        return self
+
+    def to_json(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+def _coerce(name: str, value: object, annotation: object) -> object:
+    """``value`` as the field's type, or a ConfigError naming the key."""
+    hint = typing.get_type_hints(TrainConfig)[name] if annotation is None else annotation
+    origin = typing.get_origin(hint)
+    if origin in (typing.Union, types.UnionType):
+        options = [a for a in typing.get_args(hint) if a is not type(None)]
+        if value is None or (isinstance(value, str) and value.lower() in ("none", "null")):
+            return None
+        return _coerce(name, value, options[0])
+    if hint is bool:
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.lower() in ("true", "false", "1", "0", "yes", "no"):
+            return value.lower() in ("true", "1", "yes")
+        raise ConfigError(f"{name}: expected true or false, got {value!r}")
+    if hint in (int, float):
+        try:
+            number = hint(value)
+        except (TypeError, ValueError):
+            raise ConfigError(f"{name}: expected {hint.__name__}, got {value!r}") from None
+        if hint is int and isinstance(value, float) and value != number:
+            raise ConfigError(f"{name}: expected an integer, got {value!r}")
+        return number
+    if hint is str:
+        return str(value)
+    if origin is tuple:
+        items = json.loads(value) if isinstance(value, str) else value
+        return tuple(float(v) for v in items)
+    if origin is list:  # data sources
+        items = json.loads(value) if isinstance(value, str) else value
+        return [DataSource(**item) if isinstance(item, dict) else item for item in items]
+    return value
+
+
+def load_config(path: str | Path | None, overrides: list[str] = ()) -> TrainConfig:
+    """A preset file (or the defaults) with ``key=value`` overrides applied; unknown keys raise."""
+    values: dict = {}
+    if path is not None:
+        try:
+            values = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
+        except (OSError, yaml.YAMLError) as error:
+            raise ConfigError(f"cannot read {path}: {error}") from None
+    for override in overrides:
+        key, sep, value = override.partition("=")
+        if not sep:
+            raise ConfigError(f"override {override!r} is not key=value")
+        values[key.strip()] = value
+    known = {f.name for f in dataclasses.fields(TrainConfig)}
+    unknown = sorted(set(values) - known)
+    if unknown:
+        raise ConfigError(f"unknown keys {unknown}; known keys: {', '.join(sorted(known))}")
+    return TrainConfig(**{k: _coerce(k, v, None) for k, v in values.items()}).check()

@@ -1,0 +1,245 @@
+"""The training loop (``allseeing train CONFIG key=value ...``), directly or under ``torchrun``.
+
+One readable loop on PyTorch DDP: each step trains on one global batch split into micro-batches
+(:mod:`allseeing.data.sampler`); the loss is the mean over every trained token of the global batch (the token
+count is summed across processes before the backward pass), so it does not depend on how the batch is split.
+Loss, learning rate, tokens/s and samples/s go to a progress bar and to ``log.jsonl``; checkpoints are atomic and
+``resume=true`` continues from the last one on the same loss curve.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from contextlib import nullcontext
+from dataclasses import replace
+from pathlib import Path
+
+import torch
+import torch.distributed as dist
+from tqdm import tqdm
+
+from allseeing.data.dataset import SampleDataset, collate, encoder_for, prepare
+from allseeing.data.sampler import MicroBatches, total_steps
+from allseeing.data.tokenize import IGNORE_INDEX
+from allseeing.model.build import load, new_model
+from allseeing.model.processor import Processor
+from allseeing.train import checkpoint
+from allseeing.train.config import TrainConfig
+
+CORPUS_RECORDS = 20_000  # records read to train a fresh model's tokenizer
+
+
+def distributed() -> tuple[int, int]:
+    """(rank, world size); joins the process group under torchrun (gloo on CPU, nccl on GPU)."""
+    import os
+
+    world = int(os.environ.get("WORLD_SIZE", 1))
+    if world > 1 and not dist.is_initialized():
+        dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
+    return (dist.get_rank() if world > 1 else 0), world
+
+
+def set_trainable(model, trainable: str) -> None:
+    """projector: only the projector; llm_and_projector: and the language model; all: the vision tower too."""
+    for parameter in model.parameters():
+        parameter.requires_grad_(trainable == "all")
+    parts = [model.model.multi_modal_projector]
+    if trainable in ("llm_and_projector", "all"):
+        parts += [model.model.language_model, model.lm_head]
+    for part in parts:
+        for parameter in part.parameters():
+            parameter.requires_grad_(True)
+
+
+def initial_model(config: TrainConfig):
+    """A model folder, or ``preset:NAME`` with a tokenizer trained on the first records of the data."""
+    if not config.init.startswith("preset:"):
+        model, processor = load(config.init)
+    else:
+        texts = []
+        for source in config.data:
+            from allseeing.data.manifest import iter_records
+
+            for count, (_, record) in enumerate(iter_records(source.path)):
+                if count >= CORPUS_RECORDS:
+                    break
+                if isinstance(record, dict):
+                    texts += [
+                        turn.get("value", "") for turn in record.get("conversations", []) if isinstance(turn, dict)
+                    ]
+        model, processor = new_model(config.init.removeprefix("preset:"), texts, seed=config.seed)
+    processor = Processor(
+        processor.tokenizer,
+        replace(
+            processor.config, template=config.template, image_aspect=config.image_aspect, max_length=config.max_length
+        ),
+    )
+    return model, processor
+
+
+def lr_factor(step: int, total: int, warmup_ratio: float, schedule: str) -> float:
+    warmup = math.ceil(total * warmup_ratio)
+    if step < warmup:
+        return (step + 1) / warmup
+    if schedule == "constant":
+        return 1.0
+    progress = (step - warmup) / max(1, total - warmup)
+    return 0.5 * (1.0 + math.cos(math.pi * min(progress, 1.0)))
+
+
+def token_loss_sum(model, batch: dict) -> tuple[torch.Tensor, int]:
+    """Summed next-token cross-entropy over the trained tokens of a micro-batch, and their count."""
+    labels = batch.pop("labels")
+    logits = model(**batch).logits.float()
+    shifted = labels[:, 1:]
+    loss = torch.nn.functional.cross_entropy(
+        logits[:, :-1].reshape(-1, logits.shape[-1]), shifted.reshape(-1), ignore_index=IGNORE_INDEX, reduction="sum"
+    )
+    return loss, int((shifted != IGNORE_INDEX).sum())
+
+
+def train(config: TrainConfig, progress: bool = True) -> dict:
+    rank, world = distributed()
+    accumulation = config.accumulation(world)
+    output = Path(config.output_dir)
+    output.mkdir(parents=True, exist_ok=True)
+    torch.manual_seed(config.seed)
+    device = torch.device(f"cuda:{rank % torch.cuda.device_count()}" if torch.cuda.is_available() else "cpu")
+
+    done = checkpoint.completed(output) if config.resume else []
+    if done:
+        model, processor = load(done[-1])
+        processor = Processor(
+            processor.tokenizer,
+            replace(
+                processor.config,
+                template=config.template,
+                image_aspect=config.image_aspect,
+                max_length=config.max_length,
+            ),
+        )
+    else:
+        model, processor = initial_model(config)
+    set_trainable(model, config.trainable)
+    if config.gradient_checkpointing:
+        model.gradient_checkpointing_enable()
+    model.to(device).train()
+    if rank == 0:
+        (output / "config.json").write_text(json.dumps(config.to_json(), indent=2) + "\n", encoding="utf-8")
+
+    encode_record = encoder_for(processor, config.max_length, config.length_policy)
+    prepared = prepare(config.data, encode_record, output / "cache", config.max_bad_fraction, progress and rank == 0)
+    steps = total_steps(prepared, config.global_batch, config.epochs)
+    end = min(steps, config.max_steps) if config.max_steps else steps
+
+    trainable = [p for p in model.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(
+        trainable,
+        lr=config.learning_rate,
+        betas=config.adam_betas,
+        eps=config.adam_eps,
+        weight_decay=config.weight_decay,
+    )
+    scheduler = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda step: lr_factor(step, steps, config.warmup_ratio, config.schedule)
+    )
+    start = 0
+    if done:
+        state = checkpoint.load_state(done[-1])
+        optimizer.load_state_dict(state["optimizer"])
+        scheduler.load_state_dict(state["scheduler"])
+        checkpoint.set_rng_state(state["rng"])
+        start = state["step"]
+    wrapped = torch.nn.parallel.DistributedDataParallel(model, find_unused_parameters=True) if world > 1 else model
+
+    dataset = SampleDataset(prepared, encode_record, processor.pixel_values, config.flip_probability, config.seed)
+    batches = MicroBatches(
+        prepared,
+        config.seed,
+        config.global_batch,
+        config.per_device_batch,
+        config.group_by_length,
+        rank,
+        world,
+        start,
+        end,
+    )
+    loader = torch.utils.data.DataLoader(
+        dataset,
+        batch_sampler=batches,
+        collate_fn=lambda samples: collate(samples, processor.pad_id, processor.pixel_values),
+        num_workers=config.num_workers,
+    )
+    summary = {
+        "steps": end,
+        "start": start,
+        "prepared": len(prepared),
+        "bad_records": dict(prepared.bad),
+        "total_records": prepared.total,
+    }
+    if rank == 0:
+        print(json.dumps({"data": summary}), flush=True)
+    log = (output / "log.jsonl").open("a", encoding="utf-8") if rank == 0 else None
+    autocast = torch.autocast(device.type, dtype=torch.bfloat16) if config.bf16 else nullcontext()
+    bar = tqdm(total=end - start, desc="train", unit="step", disable=not (progress and rank == 0))
+    micro_batches = iter(loader)
+    last_loss = None
+    for step in range(start, end):
+        began = time.perf_counter()
+        chunk = [next(micro_batches) for _ in range(accumulation)]
+        tokens = torch.tensor(sum(int((b["labels"][:, 1:] != IGNORE_INDEX).sum()) for b in chunk), dtype=torch.float64)
+        if world > 1:
+            dist.all_reduce(tokens)
+        loss_total = torch.zeros((), dtype=torch.float64)
+        for index, batch in enumerate(chunk):
+            batch = {k: v.to(device) for k, v in batch.items()}
+            sync = nullcontext() if world == 1 or index == accumulation - 1 else wrapped.no_sync()
+            with sync, autocast:
+                loss_sum, _ = token_loss_sum(wrapped, batch)
+                (loss_sum * world / tokens.item()).backward()
+            loss_total += loss_sum.detach().double().cpu()
+        if config.max_grad_norm:
+            torch.nn.utils.clip_grad_norm_(trainable, config.max_grad_norm)
+        optimizer.step()
+        scheduler.step()
+        optimizer.zero_grad(set_to_none=True)
+        if world > 1:
+            dist.all_reduce(loss_total)
+        last_loss = float(loss_total / tokens)
+        seconds = time.perf_counter() - began
+        if log and (step % config.log_every == 0 or step == end - 1):
+            entry = {
+                "step": step + 1,
+                "loss": round(last_loss, 6),
+                "lr": scheduler.get_last_lr()[0],
+                "tokens_per_s": round(float(tokens) / seconds, 1),
+                "samples_per_s": round(config.global_batch / seconds, 2),
+            }
+            log.write(json.dumps(entry) + "\n")
+            log.flush()
+        bar.set_postfix(loss=f"{last_loss:.4f}", lr=f"{scheduler.get_last_lr()[0]:.2e}")
+        bar.update()
+        if (step + 1) % config.save_every == 0 or step + 1 == end:
+            if rank == 0:
+                checkpoint.save(
+                    output,
+                    step + 1,
+                    model,
+                    processor,
+                    optimizer,
+                    scheduler,
+                    {"summary": summary},
+                    config.keep_checkpoints,
+                )
+            if world > 1:
+                dist.barrier()
+    bar.close()
+    if log:
+        log.close()
+    if rank == 0 and end > start:
+        from allseeing.model.build import save as save_model
+
+        save_model(model, processor, output / "final")
+    return {**summary, "final_loss": last_loss, "output": str(output)}
