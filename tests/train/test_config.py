@@ -1,0 +1,91 @@
+"""Training configs: the stage presets, typed overrides, the derived accumulation, trainable parameter sets."""
+
+import pytest
+
+from allseeing.model.build import new_model
+from allseeing.train.config import ConfigError, load_config
+from allseeing.train.recipe import set_trainable
+
+STAGES = {
+    "stage1-pretrain": ("projector", "plain", "square", 256, 1e-3),
+    "stage1-finetune": ("llm_and_projector", "vicuna_v1", "pad", 128, 2e-5),
+    "stage2-pretrain": ("llm_and_projector", "vicuna_v1", "pad", 512, 2e-5),
+    "stage2-finetune": ("llm_and_projector", "vicuna_v1", "pad", 512, 2e-5),
+}
+
+
+@pytest.mark.parametrize("stage", STAGES)
+def test_stage_presets_hold_upstreams_hyperparameters(stage):
+    config = load_config(f"configs/train/{stage}.yaml")
+    assert (
+        config.trainable,
+        config.template,
+        config.image_aspect,
+        config.global_batch,
+        config.learning_rate,
+    ) == STAGES[stage]
+    assert (config.max_length, config.weight_decay, config.warmup_ratio, config.schedule, config.seed) == (
+        2048,
+        0.0,
+        0.03,
+        "cosine",
+        42,
+    )
+    assert config.accumulation(32) == 1  # 32 GPUs, as upstream
+
+
+def test_stage2_stops_where_upstream_stopped():
+    assert load_config("configs/train/stage2-pretrain.yaml").max_steps == 5000
+    finetune = load_config("configs/train/stage2-finetune.yaml")
+    assert (finetune.epochs, finetune.max_steps) == (3, 15540)
+
+
+def test_the_global_batch_is_kept_when_processes_change():
+    config = load_config("configs/train/stage1-finetune.yaml", ["per_device_batch=4"])
+    assert [config.accumulation(world) for world in (1, 2, 8, 32)] == [32, 16, 4, 1]
+    with pytest.raises(ConfigError, match="not a multiple"):
+        config.accumulation(3)
+
+
+def test_overrides_are_typed_and_unknown_keys_refused():
+    config = load_config(
+        "configs/train/small-synth.yaml", ["bf16=true", "max_steps=none", "learning_rate=3e-4", "epochs=1.5"]
+    )
+    assert (config.bf16, config.max_steps, config.learning_rate, config.epochs) == (True, None, 3e-4, 1.5)
+    assert config.data[0].path == "synth/train/grounding.json" and config.data[0].ratio == 2.0
+    with pytest.raises(ConfigError, match=r"unknown keys \['lr'\]"):
+        load_config("configs/train/small-synth.yaml", ["lr=1"])
+    with pytest.raises(ConfigError, match="per_device_batch: expected int"):
+        load_config("configs/train/small-synth.yaml", ["per_device_batch=four"])
+    with pytest.raises(ConfigError, match="trainable must be one of"):
+        load_config("configs/train/small-synth.yaml", ["trainable=vision"])
+
+
+@pytest.fixture(scope="module")
+def tiny():
+    return new_model("tiny", ["a red circle left of a blue star"], seed=0)[0]
+
+
+def trainable_parts(model) -> set[str]:
+    return {
+        name.split(".")[1] if name.startswith("model.") else name.split(".")[0]
+        for name, p in model.named_parameters()
+        if p.requires_grad
+    }
+
+
+@pytest.mark.parametrize(
+    ("stage", "parts"),
+    [
+        ("stage1-pretrain", {"multi_modal_projector"}),
+        ("stage1-finetune", {"multi_modal_projector", "language_model", "lm_head"}),
+        ("stage2-pretrain", {"multi_modal_projector", "language_model", "lm_head"}),
+        ("stage2-finetune", {"multi_modal_projector", "language_model", "lm_head"}),
+        ("small-synth", {"multi_modal_projector", "language_model", "lm_head", "vision_tower"}),
+    ],
+)
+def test_each_stage_trains_the_right_modules(tiny, stage, parts):
+    set_trainable(tiny, load_config(f"configs/train/{stage}.yaml").trainable)
+    assert trainable_parts(tiny) == parts
+    if "vision_tower" not in parts:
+        assert not any(p.requires_grad for p in tiny.model.vision_tower.parameters())

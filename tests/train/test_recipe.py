@@ -1,0 +1,85 @@
+"""Training runs: a resumed run follows the uninterrupted loss curve; two processes match one process."""
+
+import json
+import os
+import shutil
+import subprocess
+
+import pytest
+
+from allseeing.cli import main
+from allseeing.train.config import load_config
+from allseeing.train.recipe import train
+from tests.train.conftest import overrides
+
+CONFIG = "configs/train/small-synth.yaml"
+
+
+def losses(out):
+    return [json.loads(line)["loss"] for line in (out / "log.jsonl").read_text().splitlines()]
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(train_data, tmp_path_factory):
+    out = tmp_path_factory.mktemp("full")
+    summary = train(load_config(CONFIG, overrides(train_data, out, "max_steps=6")), progress=False)
+    return out, summary
+
+
+def test_a_run_logs_and_saves(uninterrupted):
+    out, summary = uninterrupted
+    assert summary["prepared"] > 0 and summary["steps"] == 6
+    assert len(losses(out)) == 6 and losses(out)[-1] < losses(out)[0]
+    assert sorted(p.name for p in out.glob("checkpoint-*")) == ["checkpoint-3", "checkpoint-6"]
+    assert (out / "final" / "model.safetensors").is_file() and (out / "final" / "allseeing.json").is_file()
+    entry = json.loads((out / "log.jsonl").read_text().splitlines()[0])
+    assert set(entry) == {"step", "loss", "lr", "tokens_per_s", "samples_per_s"}
+    assert json.loads((out / "config.json").read_text())["global_batch"] == 8
+
+
+def test_a_killed_run_resumes_on_the_same_loss_curve(train_data, uninterrupted, tmp_path):
+    full, _ = uninterrupted
+    out = tmp_path / "killed"
+    train(load_config(CONFIG, overrides(train_data, out, "max_steps=4")), progress=False)
+    shutil.rmtree(out / "checkpoint-4")  # killed after step 4, before its checkpoint existed
+    (out / "checkpoint-6.partial").mkdir()  # and killed again while writing a later one
+    (out / "checkpoint-6.partial" / "model.safetensors").write_bytes(b"half")
+    summary = train(load_config(CONFIG, overrides(train_data, out, "max_steps=6", "resume=true")), progress=False)
+    assert summary["start"] == 3  # the last complete checkpoint (4 is not a multiple of save_every=3)
+    resumed = losses(out)
+    assert resumed[:4] == losses(full)[:4]
+    assert resumed[4:] == pytest.approx(losses(full)[3:], rel=1e-6)  # steps 4-6 again, as uninterrupted
+
+
+def test_two_processes_under_torchrun_match_one(train_data, uninterrupted, tmp_path):
+    full, _ = uninterrupted
+    out = tmp_path / "ddp"
+    torchrun = shutil.which("torchrun")
+    command = [
+        torchrun,
+        "--nproc_per_node",
+        "2",
+        "--master_port",
+        "29553",
+        "-m",
+        "allseeing",
+        "train",
+        CONFIG,
+        *overrides(train_data, out, "max_steps=6"),
+    ]
+    subprocess.run(
+        command, check=True, capture_output=True, env={**os.environ, "OMP_NUM_THREADS": "1"}, cwd=os.getcwd()
+    )
+    assert losses(out) == pytest.approx(losses(full), rel=1e-4)
+
+
+def test_the_cli_reports_bad_data(train_data, tmp_path, capsys):
+    code = main(
+        [
+            "train",
+            CONFIG,
+            *overrides(train_data, tmp_path / "run", "max_steps=1", "max_length=60", "max_bad_fraction=0.0"),
+        ]
+    )
+    assert code == 1
+    assert "records are unusable ({'too_long':" in capsys.readouterr().err
