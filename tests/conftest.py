@@ -24,3 +24,20 @@ def tiny_model(tiny_model_dir):
     from allseeing.model.build import load
 
     return load(tiny_model_dir)
+
+
+def free_port() -> int:
+    """A TCP port nobody listens on, for a torchrun rendezvous."""
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def run_checked(command: list[str], **kwargs) -> None:
+    """Run a subprocess; on failure, show its output in the assertion."""
+    import subprocess
+
+    result = subprocess.run(command, capture_output=True, text=True, **kwargs)
+    assert result.returncode == 0, f"{' '.join(command)} failed:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}"

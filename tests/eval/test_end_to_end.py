@@ -8,6 +8,7 @@ import yaml
 from allseeing.cli import main
 from allseeing.data.synth.generate import generate
 from allseeing.eval.registry import TASKS
+from tests.conftest import free_port, run_checked
 
 CONTRACT_KEYS = {
     "crpe_exist": {"exist", "subject", "predicate", "object", "overall", "per_row"},
@@ -131,7 +132,6 @@ def test_eval_score_cli_writes_the_scores(suite, tmp_path, capsys):
 def test_two_processes_under_torchrun_merge_into_the_same_file(suite, tiny_model_dir, tmp_path):
     import os
     import shutil
-    import subprocess
 
     path, out = suite
     questions = yaml.safe_load(path.read_text())["tasks"][0]["questions"]
@@ -143,7 +143,7 @@ def test_two_processes_under_torchrun_merge_into_the_same_file(suite, tiny_model
         "--nproc_per_node",
         "2",
         "--master_port",
-        "29541",
+        str(free_port()),
         "-m",
         "allseeing",
         "predict",
@@ -158,8 +158,11 @@ def test_two_processes_under_torchrun_merge_into_the_same_file(suite, tiny_model
         str(merged),
     ]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    subprocess.run(command, check=True, capture_output=True, env=env)
+    run_checked(command, env=env)
     assert (tmp_path / "sharded.jsonl.rank0-of-2").is_file() and (tmp_path / "sharded.jsonl.rank1-of-2").is_file()
-    single = [json.loads(x) for x in (out / "crpe_exist.jsonl").read_text().splitlines()]
+    alone = tmp_path / "single.jsonl"
+    predict_alone = ["predict", "crpe", "--model", str(tiny_model_dir), "--questions", questions]
+    assert main([*predict_alone, "--image-root", str(out.parent / "synth"), "--out", str(alone)]) == 0
+    single = [json.loads(x) for x in alone.read_text().splitlines()]
     sharded = [json.loads(x) for x in merged.read_text().splitlines()]
     assert [(r["question_id"], r["text"]) for r in sharded] == [(r["question_id"], r["text"]) for r in single]

@@ -3,13 +3,13 @@
 import json
 import os
 import shutil
-import subprocess
 
 import pytest
 
 from allseeing.cli import main
 from allseeing.train.config import load_config
 from allseeing.train.recipe import train
+from tests.conftest import free_port, run_checked
 from tests.train.conftest import overrides
 
 CONFIG = "configs/train/small-synth.yaml"
@@ -60,16 +60,14 @@ def test_two_processes_under_torchrun_match_one(train_data, uninterrupted, tmp_p
         "--nproc_per_node",
         "2",
         "--master_port",
-        "29553",
+        str(free_port()),
         "-m",
         "allseeing",
         "train",
         CONFIG,
         *overrides(train_data, out, "max_steps=6"),
     ]
-    subprocess.run(
-        command, check=True, capture_output=True, env={**os.environ, "OMP_NUM_THREADS": "1"}, cwd=os.getcwd()
-    )
+    run_checked(command, env={**os.environ, "OMP_NUM_THREADS": "1"}, cwd=os.getcwd())
     assert losses(out) == pytest.approx(losses(full), rel=1e-4)
 
 

@@ -80,11 +80,11 @@ PRESETS: dict[str, ModelPreset] = {
                 num_hidden_layers=4,
                 num_attention_heads=4,
                 num_key_value_heads=4,
-                max_position_embeddings=1024,
+                max_position_embeddings=2048,
                 rms_norm_eps=1e-5,
                 tie_word_embeddings=False,
             ),
-            max_length=1024,
+            max_length=1280,  # a synthetic scene graph of 8 relations is about 1,150 tokens
         ),
         ModelPreset(
             "tiny",

@@ -150,21 +150,23 @@ def _first_holding(scene: Scene, subject: int, obj: int, names: tuple[str, ...])
     return None
 
 
-def salient_relations(scene: Scene) -> list[Relation]:
-    """One relation per related pair, as a description would state it.
+MAX_SALIENT = 8  # a scene-graph answer stays within a small model's context
 
-    A pair is related when a specific predicate (inside, on top of, next to, overlapping) holds, or when one
-    object is the other's nearest neighbour (centre distance); nearest neighbours without a specific predicate
-    get their clearest directional one. Sorted by subject, then object.
+
+def salient_relations(scene: Scene) -> list[Relation]:
+    """The relations a description states, at most ``MAX_SALIENT``, sorted by subject, then object.
+
+    First every object's nearest neighbour (centre distance), so that each object takes part: the pair's specific
+    predicate (inside, on top of, next to, overlapping, in that priority) if one holds, else its clearest
+    directional one. Then the other pairs with a specific predicate, in order, while there is room.
     """
     count = len(scene.items)
-    chosen: dict[tuple[int, int], Relation] = {}
-    for first in range(count):
-        for second in range(first + 1, count):
-            relation = _first_holding(scene, first, second, SPECIFIC) or _first_holding(scene, second, first, SPECIFIC)
-            if relation:
-                chosen[(first, second)] = relation
     centres = [((i.pixel_box[0] + i.pixel_box[2]) / 2, (i.pixel_box[1] + i.pixel_box[3]) / 2) for i in scene.items]
+
+    def specific(first: int, second: int) -> Relation | None:
+        return _first_holding(scene, first, second, SPECIFIC) or _first_holding(scene, second, first, SPECIFIC)
+
+    chosen: dict[tuple[int, int], Relation] = {}
     for index in range(count):
         others = [j for j in range(count) if j != index]
         if not others:
@@ -174,9 +176,15 @@ def salient_relations(scene: Scene) -> list[Relation]:
         )
         pair = (min(index, nearest), max(index, nearest))
         if pair not in chosen:
-            relation = _first_holding(scene, *pair, _directional_by_gap(scene, *pair))
+            relation = specific(*pair) or _first_holding(scene, *pair, _directional_by_gap(scene, *pair))
             if relation:
                 chosen[pair] = relation
+    for first in range(count):
+        for second in range(first + 1, count):
+            if len(chosen) >= MAX_SALIENT:
+                break
+            if (first, second) not in chosen and (relation := specific(first, second)):
+                chosen[(first, second)] = relation
     return sorted(chosen.values())
 
 

@@ -17,7 +17,7 @@ from allseeing.rec.graph import SceneGraph, SceneObject, SceneRelation
 from allseeing.rec.write import box_list, object_mention
 
 Turns = list[tuple[str, str]]
-MAX_DESCRIBED_RELATIONS = 6
+MAX_DESCRIBED_RELATIONS = 4
 
 
 def llava_sample(sample_id: str, image: str, turns: Turns) -> dict:
