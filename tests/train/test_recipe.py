@@ -33,7 +33,7 @@ def test_a_run_logs_and_saves(uninterrupted):
     assert sorted(p.name for p in out.glob("checkpoint-*")) == ["checkpoint-3", "checkpoint-6"]
     assert (out / "final" / "model.safetensors").is_file() and (out / "final" / "allseeing.json").is_file()
     entry = json.loads((out / "log.jsonl").read_text().splitlines()[0])
-    assert set(entry) == {"step", "loss", "lr", "tokens_per_s", "samples_per_s"}
+    assert set(entry) == {"step", "loss", "lr", "tokens_per_s", "trained_tokens_per_s", "samples_per_s"}
     assert json.loads((out / "config.json").read_text())["global_batch"] == 8
 
 

@@ -189,9 +189,17 @@ def train(config: TrainConfig, progress: bool = True) -> dict:
     for step in range(start, end):
         began = time.perf_counter()
         chunk = [next(micro_batches) for _ in range(accumulation)]
-        tokens = torch.tensor(sum(int((b["labels"][:, 1:] != IGNORE_INDEX).sum()) for b in chunk), dtype=torch.float64)
+        # [trained tokens, all tokens] of the whole global batch, summed over the processes
+        counts = torch.tensor(
+            [
+                sum(int((b["labels"][:, 1:] != IGNORE_INDEX).sum()) for b in chunk),
+                sum(int(b["attention_mask"].sum()) for b in chunk),
+            ],
+            dtype=torch.float64,
+        )
         if world > 1:
-            dist.all_reduce(tokens)
+            dist.all_reduce(counts)
+        tokens = counts[0]
         loss_total = torch.zeros((), dtype=torch.float64)
         for index, batch in enumerate(chunk):
             batch = {k: v.to(device) for k, v in batch.items()}
@@ -214,7 +222,8 @@ def train(config: TrainConfig, progress: bool = True) -> dict:
                 "step": step + 1,
                 "loss": round(last_loss, 6),
                 "lr": scheduler.get_last_lr()[0],
-                "tokens_per_s": round(float(tokens) / seconds, 1),
+                "tokens_per_s": round(float(counts[1]) / seconds, 1),
+                "trained_tokens_per_s": round(float(tokens) / seconds, 1),
                 "samples_per_s": round(config.global_batch / seconds, 2),
             }
             log.write(json.dumps(entry) + "\n")
