@@ -14,13 +14,16 @@ import math
 import time
 from contextlib import nullcontext
 from dataclasses import replace
+from itertools import islice
 from pathlib import Path
 
 import torch
 import torch.distributed as dist
 from tqdm import tqdm
+from transformers import LlavaForConditionalGeneration
 
 from allseeing.data.dataset import SampleDataset, collate, encoder_for, prepare
+from allseeing.data.manifest import iter_records
 from allseeing.data.sampler import MicroBatches, total_steps
 from allseeing.data.tokenize import IGNORE_INDEX
 from allseeing.model.build import load, new_model
@@ -53,30 +56,27 @@ def set_trainable(model, trainable: str) -> None:
             parameter.requires_grad_(True)
 
 
-def initial_model(config: TrainConfig):
-    """A model folder, or ``preset:NAME`` with a tokenizer trained on the first records of the data."""
+def initial_model(config: TrainConfig) -> tuple[LlavaForConditionalGeneration, Processor]:
+    """A model folder, or ``preset:NAME`` (random weights) with a tokenizer trained on the first records of the data."""
     if not config.init.startswith("preset:"):
-        model, processor = load(config.init)
-    else:
-        texts = []
-        for source in config.data:
-            from allseeing.data.manifest import iter_records
+        return load(config.init)
+    texts = [
+        turn["value"]
+        for source in config.data
+        for _, record in islice(iter_records(source.path), CORPUS_RECORDS)
+        if isinstance(record, dict)
+        for turn in record.get("conversations", [])
+        if isinstance(turn, dict) and isinstance(turn.get("value"), str)
+    ]
+    return new_model(config.init.removeprefix("preset:"), texts, seed=config.seed)
 
-            for count, (_, record) in enumerate(iter_records(source.path)):
-                if count >= CORPUS_RECORDS:
-                    break
-                if isinstance(record, dict):
-                    texts += [
-                        turn.get("value", "") for turn in record.get("conversations", []) if isinstance(turn, dict)
-                    ]
-        model, processor = new_model(config.init.removeprefix("preset:"), texts, seed=config.seed)
-    processor = Processor(
-        processor.tokenizer,
-        replace(
-            processor.config, template=config.template, image_aspect=config.image_aspect, max_length=config.max_length
-        ),
+
+def for_training(processor: Processor, config: TrainConfig) -> Processor:
+    """The processor with the run's template, image mode and length limit (saved with every checkpoint)."""
+    settings = replace(
+        processor.config, template=config.template, image_aspect=config.image_aspect, max_length=config.max_length
     )
-    return model, processor
+    return Processor(processor.tokenizer, settings)
 
 
 def lr_factor(step: int, total: int, warmup_ratio: float, schedule: str) -> float:
@@ -109,19 +109,8 @@ def train(config: TrainConfig, progress: bool = True) -> dict:
     device = torch.device(f"cuda:{rank % torch.cuda.device_count()}" if torch.cuda.is_available() else "cpu")
 
     done = checkpoint.completed(output) if config.resume else []
-    if done:
-        model, processor = load(done[-1])
-        processor = Processor(
-            processor.tokenizer,
-            replace(
-                processor.config,
-                template=config.template,
-                image_aspect=config.image_aspect,
-                max_length=config.max_length,
-            ),
-        )
-    else:
-        model, processor = initial_model(config)
+    model, processor = load(done[-1]) if done else initial_model(config)
+    processor = for_training(processor, config)
     set_trainable(model, config.trainable)
     if config.gradient_checkpointing:
         model.gradient_checkpointing_enable()
