@@ -26,18 +26,16 @@ def tiny_model(tiny_model_dir):
     return load(tiny_model_dir)
 
 
-def free_port() -> int:
-    """A TCP port nobody listens on, for a torchrun rendezvous."""
+def allseeing_on_two_processes(*argv: str) -> None:
+    """Run ``allseeing ARGV`` under ``torchrun --nproc_per_node 2`` (a free rendezvous port); fail with its output."""
+    import os
+    import shutil
     import socket
+    import subprocess
 
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def run_checked(command: list[str], **kwargs) -> None:
-    """Run a subprocess; on failure, show its output in the assertion."""
-    import subprocess
-
-    result = subprocess.run(command, capture_output=True, text=True, **kwargs)
+        port = sock.getsockname()[1]
+    command = [shutil.which("torchrun"), "--nproc_per_node", "2", "--master_port", str(port), "-m", "allseeing", *argv]
+    result = subprocess.run(command, capture_output=True, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"})
     assert result.returncode == 0, f"{' '.join(command)} failed:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}"

@@ -8,7 +8,7 @@ import yaml
 from allseeing.cli import main
 from allseeing.data.synth.generate import generate
 from allseeing.eval.registry import TASKS
-from tests.conftest import free_port, run_checked
+from tests.conftest import allseeing_on_two_processes
 
 CONTRACT_KEYS = {
     "crpe_exist": {"exist", "subject", "predicate", "object", "overall", "per_row"},
@@ -130,22 +130,9 @@ def test_eval_score_cli_writes_the_scores(suite, tmp_path, capsys):
 
 
 def test_two_processes_under_torchrun_merge_into_the_same_file(suite, tiny_model_dir, tmp_path):
-    import os
-    import shutil
-
     path, out = suite
     questions = yaml.safe_load(path.read_text())["tasks"][0]["questions"]
-    merged = tmp_path / "sharded.jsonl"
-    torchrun = shutil.which("torchrun")
-    assert torchrun, "torchrun comes with torch"
-    command = [
-        torchrun,
-        "--nproc_per_node",
-        "2",
-        "--master_port",
-        str(free_port()),
-        "-m",
-        "allseeing",
+    argv = [
         "predict",
         "crpe",
         "--model",
@@ -154,15 +141,10 @@ def test_two_processes_under_torchrun_merge_into_the_same_file(suite, tiny_model
         questions,
         "--image-root",
         str(out.parent / "synth"),
-        "--out",
-        str(merged),
     ]
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    run_checked(command, env=env)
+    allseeing_on_two_processes(*argv, "--out", str(tmp_path / "sharded.jsonl"))
     assert (tmp_path / "sharded.jsonl.rank0-of-2").is_file() and (tmp_path / "sharded.jsonl.rank1-of-2").is_file()
-    alone = tmp_path / "single.jsonl"
-    predict_alone = ["predict", "crpe", "--model", str(tiny_model_dir), "--questions", questions]
-    assert main([*predict_alone, "--image-root", str(out.parent / "synth"), "--out", str(alone)]) == 0
-    single = [json.loads(x) for x in alone.read_text().splitlines()]
-    sharded = [json.loads(x) for x in merged.read_text().splitlines()]
+    assert main([*argv, "--out", str(tmp_path / "single.jsonl")]) == 0
+    single = [json.loads(x) for x in (tmp_path / "single.jsonl").read_text().splitlines()]
+    sharded = [json.loads(x) for x in (tmp_path / "sharded.jsonl").read_text().splitlines()]
     assert [(r["question_id"], r["text"]) for r in sharded] == [(r["question_id"], r["text"]) for r in single]

@@ -1,7 +1,6 @@
 """Training runs: a resumed run follows the uninterrupted loss curve; two processes match one process."""
 
 import json
-import os
 import shutil
 
 import pytest
@@ -9,7 +8,7 @@ import pytest
 from allseeing.cli import main
 from allseeing.train.config import load_config
 from allseeing.train.recipe import train
-from tests.conftest import free_port, run_checked
+from tests.conftest import allseeing_on_two_processes
 from tests.train.conftest import overrides
 
 CONFIG = "configs/train/small-synth.yaml"
@@ -54,20 +53,7 @@ def test_a_killed_run_resumes_on_the_same_loss_curve(train_data, uninterrupted, 
 def test_two_processes_under_torchrun_match_one(train_data, uninterrupted, tmp_path):
     full, _ = uninterrupted
     out = tmp_path / "ddp"
-    torchrun = shutil.which("torchrun")
-    command = [
-        torchrun,
-        "--nproc_per_node",
-        "2",
-        "--master_port",
-        str(free_port()),
-        "-m",
-        "allseeing",
-        "train",
-        CONFIG,
-        *overrides(train_data, out, "max_steps=6"),
-    ]
-    run_checked(command, env={**os.environ, "OMP_NUM_THREADS": "1"}, cwd=os.getcwd())
+    allseeing_on_two_processes("train", CONFIG, *overrides(train_data, out, "max_steps=6"))
     assert losses(out) == pytest.approx(losses(full), rel=1e-4)
 
 
