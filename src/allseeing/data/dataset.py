@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import random
 from array import array
 from collections import Counter
@@ -69,7 +70,9 @@ def as_jsonl(path: Path, cache: Path) -> Path:
             raise DataError(f"cannot read {path}: {error}") from None
         if not isinstance(records, list):
             raise DataError(f"{path}: expected a JSON array of samples")
-        partial = converted.with_suffix(".partial")
+        # One partial file per process: under torchrun every rank may convert at once; the rename is atomic and
+        # every rank writes the same content.
+        partial = converted.with_suffix(f".partial-{os.getpid()}")
         with partial.open("w", encoding="utf-8") as out:
             for record in records:
                 out.write(json.dumps(record, ensure_ascii=False) + "\n")
