@@ -33,6 +33,15 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.run(args)
+    except ModuleNotFoundError as error:
+        if args.debug:
+            raise
+        print(
+            f"allseeing {args.verb}: error: this command needs the package {error.name!r}; "
+            "install the extras: pip install torch==2.13.0 -e '.[model,eval]'",
+            file=sys.stderr,
+        )
+        return 1
     except (UserError, ValueError, OSError) as error:
         if args.debug:
             raise
