@@ -1,6 +1,7 @@
 """Inference speed: batched generation and shared-prefix ranking against one-at-a-time loops, same run.
 
     python benchmarks/infer.py [--preset small] [--prompts 32] [--new-tokens 32] [--questions 8]
+    python benchmarks/infer.py --preset asmv2-13b --device cuda --dtype bfloat16 --new-tokens 1   # on a GPU
 
 The model is a randomly initialised preset (speed does not depend on the weights; random weights never emit
 EOS, so every prompt generates exactly --new-tokens tokens) with a tokenizer trained on synthetic text. Prompts
@@ -68,10 +69,16 @@ def main() -> None:
     parser.add_argument("--new-tokens", type=int, default=32)
     parser.add_argument("--questions", type=int, default=8)
     parser.add_argument("--batch-size", type=int, default=16)
+    parser.add_argument("--device", default="cpu", help="cpu or cuda")
+    parser.add_argument("--dtype", default="float32", choices=("float32", "bfloat16", "float16"))
     args = parser.parse_args()
     torch.set_flush_denormal(True)
 
-    model, processor = new_model(args.preset, list(text_corpus(200)), seed=0)
+    # Build the random model directly on the device, in the dtype (13B would not fit fp32 CPU memory comfortably).
+    torch.set_default_dtype(getattr(torch, args.dtype))
+    with torch.device(args.device):
+        model, processor = new_model(args.preset, list(text_corpus(200)), seed=0)
+    torch.set_default_dtype(torch.float32)
     requests = synthetic_requests(args.prompts)
     one = DecodingConfig(max_new_tokens=args.new_tokens, batch_size=1)
     many = DecodingConfig(max_new_tokens=args.new_tokens, batch_size=args.batch_size)
@@ -88,6 +95,8 @@ def main() -> None:
         "machine": f"{os.cpu_count()} cores, {platform.machine()}, torch {torch.__version__}, "
         f"{torch.get_num_threads()} threads",
         "preset": args.preset,
+        "device": torch.cuda.get_device_name() if args.device == "cuda" else "cpu",
+        "dtype": args.dtype,
         "parameters": sum(p.numel() for p in model.parameters()),
         "generation": {
             "prompts": args.prompts,
