@@ -72,13 +72,16 @@ def predict(
     done = answered_ids(target)
     todo = [ask for ask in asks[rank::world] if ask.question_id not in done]
 
-    model, processor = load(model_dir)
+    # On a GPU: fp16, as upstream's evaluation ran, one card per rank; on a CPU: fp32.
+    dtype = torch.float16 if torch.cuda.is_available() else torch.float32
+    model, processor = load(model_dir, dtype=dtype)
     if torch.cuda.is_available():
-        model = model.to("cuda")
+        model = model.to(f"cuda:{int(os.environ.get('LOCAL_RANK', 0))}")
     decoding = DecodingConfig(max_new_tokens=max_new_tokens or task.max_new_tokens, batch_size=batch_size)
     provenance = {
         "model": str(model_dir),
         "template": processor.config.template,
+        "dtype": str(dtype).removeprefix("torch."),
         "decoding": asdict(decoding) if not task.ranks_options else {"ranking": "log-likelihood"},
         "allseeing": __version__,
     }
