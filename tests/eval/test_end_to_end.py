@@ -79,24 +79,27 @@ def test_every_task_predicts_and_scores(suite, capsys):
     assert line["metadata"]["template"] == "vicuna_v1" and line["model_id"]
 
 
+def predict_crpe(model_dir, questions, out) -> list[str]:
+    """``allseeing predict crpe`` arguments on the suite's synthetic images (``--out`` to add)."""
+    return [
+        "predict",
+        "crpe",
+        "--model",
+        str(model_dir),
+        "--questions",
+        questions,
+        "--image-root",
+        str(out.parent / "synth"),
+    ]
+
+
 def test_a_rerun_resumes_and_answers_nothing_new(suite, tiny_model_dir, capsys):
     path, out = suite
     questions = yaml.safe_load(path.read_text())["tasks"][0]["questions"]
     predictions = out / "crpe_exist.jsonl"
     lines = predictions.read_text().splitlines(keepends=True)
     predictions.write_text("".join(lines[:-3]) + lines[-3][:10])  # a run killed while writing
-    argv = [
-        "predict",
-        "crpe",
-        "--model",
-        str(tiny_model_dir),
-        "--questions",
-        questions,
-        "--image-root",
-        str(out.parent / "synth"),
-        "--out",
-        str(predictions),
-    ]
+    argv = [*predict_crpe(tiny_model_dir, questions, out), "--out", str(predictions)]
     assert main(argv) == 0
     summary = json.loads(capsys.readouterr().out)
     assert (summary["answered_now"], summary["already_answered"]) == (3, len(lines) - 3)
@@ -132,16 +135,7 @@ def test_eval_score_cli_writes_the_scores(suite, tmp_path, capsys):
 def test_two_processes_under_torchrun_merge_into_the_same_file(suite, tiny_model_dir, tmp_path):
     path, out = suite
     questions = yaml.safe_load(path.read_text())["tasks"][0]["questions"]
-    argv = [
-        "predict",
-        "crpe",
-        "--model",
-        str(tiny_model_dir),
-        "--questions",
-        questions,
-        "--image-root",
-        str(out.parent / "synth"),
-    ]
+    argv = predict_crpe(tiny_model_dir, questions, out)
     allseeing_on_two_processes(*argv, "--out", str(tmp_path / "sharded.jsonl"))
     assert (tmp_path / "sharded.jsonl.rank0-of-2").is_file() and (tmp_path / "sharded.jsonl.rank1-of-2").is_file()
     assert main([*argv, "--out", str(tmp_path / "single.jsonl")]) == 0

@@ -104,12 +104,14 @@ def prepare(
     source_ids, offsets, lengths, images = array("i"), array("q"), array("i"), array("b")
     bad: Counter = Counter()
     total = 0
+    image_checks: dict[str, ImageCache] = {}
     for number, spec in enumerate(sources):
         jsonl = as_jsonl(Path(spec.path), cache)
         paths.append(str(jsonl))
         roots.append(spec.image_root)
         ratios.append(spec.ratio)
-        image_check = ImageCache(Path(spec.image_root))
+        # One cache per image folder: the task manifests of one dataset share their images; each is opened once.
+        image_check = image_checks.setdefault(spec.image_root, ImageCache(Path(spec.image_root)))
         with jsonl.open("rb") as handle:
             offset = 0
             for line in tqdm(handle, desc=f"preparing {Path(spec.path).name}", unit="record", disable=not progress):
