@@ -148,11 +148,13 @@ CHAT_TEMPLATES = {
         "{% for message in messages %}"
         "{% if message['role'] == 'user' %}{{ 'USER: ' }}"
         "{% if message['content'] is string %}{{ message['content'] }}{% else %}"
-        "{% for part in message['content'] %}{% if part['type'] == 'image' %}{{ '<image>\\n' }}{% endif %}{% endfor %}"
+        "{% for part in message['content'] %}{% if part['type'] == 'image' %}{{ '"
+        + tags.IMAGE
+        + "\\n' }}{% endif %}{% endfor %}"
         "{% for part in message['content'] %}{% if part['type'] == 'text' %}{{ part['text'] }}{% endif %}{% endfor %}"
         "{% endif %}{{ ' ' }}"
         "{% else %}{{ 'ASSISTANT: ' + (message['content'] if message['content'] is string else "
-        "message['content'][0]['text']) + '</s>' }}{% endif %}"
+        "message['content'][0]['text']) + '" + tags.EOS + "' }}{% endif %}"
         "{% endfor %}"
         "{% if add_generation_prompt %}{{ 'ASSISTANT:' }}{% endif %}"
     ),

@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 
 from allseeing.rec import boxes as box_frames
+from allseeing.rec import tags
 from allseeing.rec.boxes import Frame, Size
 from allseeing.rec.parse import ReCParseError, TokenKind, parse_box_list, tokenize
 from allseeing.rec.write import box_list
@@ -61,7 +62,7 @@ def flip_text(text: str, size: Size, frame: str | Frame = box_frames.DEFAULT_FRA
             has_content = index + 1 < len(tokens) and tokens[index + 1].kind is TokenKind.TEXT
             closer = index + 1 + has_content
             if closer >= len(tokens) or tokens[closer].kind is not TokenKind.BOX_CLOSE:
-                raise ReCParseError("<box> is not closed by </box>", token.start)
+                raise ReCParseError(f"{tags.BOX_OPEN} is not closed by {tags.BOX_CLOSE}", token.start)
             content = text[token.end : tokens[closer].start]
             raw_boxes, problem = parse_box_list(content, lenient=False)
             if problem:

@@ -11,6 +11,7 @@ from collections import Counter
 from itertools import pairwise
 
 from allseeing.data.synth.world import Item, Scene
+from allseeing.rec import tags
 from allseeing.rec.write import object_mention, relation_mention
 
 NUMBER_WORDS = ("no", "one", "two", "three", "four", "five", "six", "seven", "eight")
@@ -18,7 +19,8 @@ LETTERS = "ABCD"
 
 MC_INSTRUCTION = "Answer with the option's letter from the given choices directly."
 GROUNDING_PROMPT = "Please provide the bounding box coordinate of the region this sentence describes: {}"
-REGION_PROMPT = "What is in this <ref>region</ref>{}?"
+_REGION = f"{tags.REF_OPEN}region{tags.REF_CLOSE}"  # a box prompt: "this <ref>region</ref><box>...</box>"
+REGION_PROMPT = "What is in this " + _REGION + "{}?"
 SCENE_GRAPH_SUFFIX = "Answer the question with scene graph."
 RELATION_QUESTION = "What is the relation between the {} and the {}?"
 EXIST_QUESTION = "Which of the following objects appears in the image?"
@@ -40,8 +42,8 @@ DESCRIPTION_PROMPTS = (
 )
 REGION_PROMPTS = (
     REGION_PROMPT,
-    "Describe the object in this <ref>region</ref>{} briefly.",
-    "What object is shown in the <ref>region</ref>{}?",
+    "Describe the object in this " + _REGION + "{} briefly.",
+    "What object is shown in the " + _REGION + "{}?",
 )
 GROUNDING_PROMPTS = (
     GROUNDING_PROMPT,
