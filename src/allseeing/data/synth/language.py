@@ -21,6 +21,8 @@ MC_INSTRUCTION = "Answer with the option's letter from the given choices directl
 GROUNDING_PROMPT = "Please provide the bounding box coordinate of the region this sentence describes: {}"
 _REGION = f"{tags.REF_OPEN}region{tags.REF_CLOSE}"  # a box prompt: "this <ref>region</ref><box>...</box>"
 REGION_PROMPT = "What is in this " + _REGION + "{}?"
+# The two control suffixes of upstream's demo: they choose a grounded answer or a scene graph.
+GROUNDING_SUFFIX = "Answer the question with grounding."
 SCENE_GRAPH_SUFFIX = "Answer the question with scene graph."
 RELATION_QUESTION = "What is the relation between the {} and the {}?"
 EXIST_QUESTION = "Which of the following objects appears in the image?"
@@ -39,6 +41,7 @@ DESCRIPTION_PROMPTS = (
     "Describe every object in the image and how the objects relate to each other.",
     "Give a detailed, grounded description of this picture.",
     "What is in the image? Describe the objects and their positions in detail.",
+    "What is in the image? " + GROUNDING_SUFFIX,
 )
 REGION_PROMPTS = (
     REGION_PROMPT,
