@@ -1,10 +1,21 @@
 """Image preprocessing: pad-to-square against hand-computed pixels, mode conversion, bad images."""
 
+import io
+
 import numpy as np
 import pytest
 from PIL import Image
 
-from allseeing.data.image import CLIP_MEAN, CLIP_STD, ImageError, expand_to_square, load_image, pad_colour, preprocess
+from allseeing.data.image import (
+    CLIP_MEAN,
+    CLIP_STD,
+    ImageError,
+    expand_to_square,
+    image_from_bytes,
+    load_image,
+    pad_colour,
+    preprocess,
+)
 
 PAD = (122, 116, 104)
 
@@ -71,8 +82,24 @@ def test_bad_images_fail_with_the_path(tmp_path):
     with pytest.raises(ImageError, match="does not exist"):
         load_image(tmp_path / "missing.png")
     (tmp_path / "bad.png").write_bytes(b"not an image")
-    with pytest.raises(ImageError, match="bad.png cannot be read"):
+    with pytest.raises(ImageError, match="bad.png is not in an image format Pillow can read"):
         load_image(tmp_path / "bad.png")
+    buffer = io.BytesIO()
+    Image.new("RGB", (64, 64), (1, 2, 3)).save(buffer, format="PNG")
+    (tmp_path / "cut.png").write_bytes(buffer.getvalue()[:60])
+    with pytest.raises(ImageError, match="cut.png cannot be read"):
+        load_image(tmp_path / "cut.png")
     Image.new("RGB", (300, 200)).save(tmp_path / "big.png")
     with pytest.raises(ImageError, match="300x200 = 60,000 pixels, over the limit 50,000"):
         load_image(tmp_path / "big.png", max_pixels=50_000)
+
+
+def test_uploaded_bytes_decode_like_files_and_name_the_upload():
+    buffer = io.BytesIO()
+    Image.new("LA", (30, 20), (7, 255)).save(buffer, format="PNG")
+    image = image_from_bytes(buffer.getvalue(), "the upload")
+    assert image.mode == "RGB" and image.size == (30, 20) and image.getpixel((0, 0)) == (7, 7, 7)
+    with pytest.raises(ImageError, match="^image the upload is not in an image format Pillow can read$"):
+        image_from_bytes(b"<svg/>", "the upload")
+    with pytest.raises(ImageError, match="the upload is 30x20 = 600 pixels, over the limit 599"):
+        image_from_bytes(buffer.getvalue(), "the upload", max_pixels=599)

@@ -6,7 +6,7 @@ import argparse
 import sys
 
 from allseeing import __version__
-from allseeing.cli import chat, convert, data, evaluate, quickstart, rec, synth, train
+from allseeing.cli import chat, convert, data, demo, evaluate, quickstart, rec, synth, train
 from allseeing.cli.common import UserError
 
 
@@ -22,6 +22,7 @@ def build_parser() -> argparse.ArgumentParser:
     synth.register(verbs)
     data.register(verbs)
     chat.register(verbs)
+    demo.register(verbs)
     convert.register(verbs)
     evaluate.register(verbs)
     train.register(verbs)

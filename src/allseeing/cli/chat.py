@@ -5,40 +5,41 @@ from __future__ import annotations
 import argparse
 import sys
 
-from allseeing.cli.common import UserError, common_options, print_json
+from allseeing.cli.common import (
+    UserError,
+    add_model_option,
+    common_options,
+    decoding_config,
+    decoding_options,
+    print_json,
+)
 from allseeing.rec.document import to_json
 
 
 def register(verbs: argparse._SubParsersAction) -> None:
     p = verbs.add_parser(
         "chat",
-        parents=[common_options()],
+        parents=[common_options(), decoding_options()],
         help="grounded chat about an image",
         description="With --prompt: answer once and print JSON (answer, objects, triplets). Without: read questions "
         "from stdin, one per line, and answer each in turn (a multi-turn conversation; an empty line or EOF ends "
         "it). --draw writes the overlays of the last answer.",
     )
-    p.add_argument("--model", required=True, help="model folder (written by allseeing or allseeing convert)")
+    add_model_option(p, "model folder (written by allseeing or allseeing convert)")
     p.add_argument("--image", required=True)
     p.add_argument("--prompt", help="one question; omit for an interactive session")
     p.add_argument("--draw", metavar="OUT.png", help="write the last answer's objects over the image")
-    p.add_argument("--max-new-tokens", type=int, default=256)
-    p.add_argument("--temperature", type=float, default=0.0, help="0 = greedy (default)")
     p.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
     from allseeing.data.image import load_image
     from allseeing.infer.chat import ChatSession
-    from allseeing.infer.generate import DecodingConfig
     from allseeing.model.build import load
 
     image = load_image(args.image)
     model, processor = load(args.model)
-    decoding = DecodingConfig(
-        max_new_tokens=args.max_new_tokens, do_sample=args.temperature > 0, temperature=args.temperature or 1.0
-    )
-    session = ChatSession(model, processor, image, decoding)
+    session = ChatSession(model, processor, image, decoding_config(args))
     questions = [args.prompt] if args.prompt else _stdin_questions()
     answer = None
     for question in questions:

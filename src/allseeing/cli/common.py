@@ -24,6 +24,28 @@ def common_options() -> argparse.ArgumentParser:
     return parent
 
 
+def add_model_option(parser: argparse.ArgumentParser, help_text: str = "model folder") -> None:
+    """``--model``, defaulting to the bundled small model so that every command runs offline."""
+    from allseeing.assets import BUNDLED_MODEL
+
+    parser.add_argument("--model", default=str(BUNDLED_MODEL), help=f"{help_text} (default: the bundled small model)")
+
+
+def decoding_options() -> argparse.ArgumentParser:
+    """``--max-new-tokens`` and ``--temperature`` for the verbs that chat (an argparse parent)."""
+    parent = argparse.ArgumentParser(add_help=False)
+    parent.add_argument("--max-new-tokens", type=int, default=256, help="answer length limit (default: %(default)s)")
+    parent.add_argument("--temperature", type=float, default=0.0, help="0 = greedy (default)")
+    return parent
+
+
+def decoding_config(args: argparse.Namespace):  # -> DecodingConfig (torch is imported only when a verb runs)
+    from allseeing.infer.generate import DecodingConfig
+
+    sampled = args.temperature > 0
+    return DecodingConfig(max_new_tokens=args.max_new_tokens, do_sample=sampled, temperature=args.temperature or 1.0)
+
+
 def add_frame_option(parser: argparse.ArgumentParser, flag: str = "--frame", dest: str = "frame") -> None:
     choices = ", ".join(f"{name} ({frame.used_by})" for name, frame in FRAMES.items())
     parser.add_argument(flag, dest=dest, default="square999", choices=list(FRAMES), metavar="F", help=choices)

@@ -7,7 +7,7 @@ import json
 import sys
 from pathlib import Path
 
-from allseeing.cli.common import common_options, print_json
+from allseeing.cli.common import add_model_option, common_options, print_json
 from allseeing.eval.metrics.boxformat import BOX_FORMATS
 from allseeing.eval.registry import TASKS
 
@@ -25,7 +25,7 @@ def register(verbs: argparse._SubParsersAction) -> None:
         "Questions already in --out are skipped. Under torchrun each rank answers its share and rank 0 merges.",
     )
     p.add_argument("task", choices=TASK_NAMES)
-    p.add_argument("--model", required=True, help="model folder")
+    add_model_option(p)
     p.add_argument("--questions", required=True, help="question file (JSONL, upstream format)")
     p.add_argument("--image-root", required=True, help="folder the questions' image paths are relative to")
     p.add_argument("--out", required=True, help="predictions file (JSONL), appended to")

@@ -8,7 +8,9 @@ is resized to the input size and the centre is cropped (``square``).
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 from PIL import Image, UnidentifiedImageError
@@ -33,18 +35,32 @@ def pad_colour(mean: tuple[float, ...] = CLIP_MEAN) -> tuple[int, int, int]:
 def load_image(path: str | Path, max_pixels: int = MAX_PIXELS) -> Image.Image:
     """Open an image as RGB (grayscale, RGBA, CMYK, palette are converted), refusing huge ones before decoding."""
     try:
-        with Image.open(path) as image:
+        return _decode(path, str(path), max_pixels)
+    except FileNotFoundError:
+        raise ImageError(f"image {path} does not exist") from None
+
+
+def image_from_bytes(data: bytes, name: str, max_pixels: int = MAX_PIXELS) -> Image.Image:
+    """:func:`load_image` for an image held in memory (an upload); ``name`` is used in error messages."""
+    return _decode(io.BytesIO(data), name, max_pixels)
+
+
+def _decode(source: str | Path | BinaryIO, name: str, max_pixels: int) -> Image.Image:
+    try:
+        with Image.open(source) as image:
             width, height = image.size
             if width * height > max_pixels:
                 raise ImageError(
-                    f"image {path} is {width}x{height} = {width * height:,} pixels, over the limit {max_pixels:,}"
+                    f"image {name} is {width}x{height} = {width * height:,} pixels, over the limit {max_pixels:,}"
                 )
             image.load()
             return to_rgb(image)
     except FileNotFoundError:
-        raise ImageError(f"image {path} does not exist") from None
-    except (OSError, UnidentifiedImageError, Image.DecompressionBombError) as error:
-        raise ImageError(f"image {path} cannot be read: {error}") from None
+        raise
+    except UnidentifiedImageError:
+        raise ImageError(f"image {name} is not in an image format Pillow can read") from None
+    except (OSError, Image.DecompressionBombError) as error:
+        raise ImageError(f"image {name} cannot be read: {error}") from None
 
 
 def to_rgb(image: Image.Image) -> Image.Image:

@@ -68,6 +68,10 @@ def _plain_segments(turns: list[Turn]) -> list[Segment]:
     return [*segments, (Part.REPLY, f"{caption}\n")] if caption is not None else segments
 
 
+# The instruction chooses the kind of answer: upstream's demo documents these two suffixes (UPSTREAM_SPEC §1.1).
+GROUNDING_SUFFIX = "Answer the question with grounding."
+SCENE_GRAPH_SUFFIX = "Answer the question with scene graph."
+
 VICUNA_SYSTEM = (
     "A chat between a curious user and an artificial intelligence assistant. "
     "The assistant gives helpful, detailed, and polite answers to the user's questions."

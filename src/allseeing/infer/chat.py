@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from PIL import Image
-from transformers import LlavaForConditionalGeneration
+from transformers import LlavaForConditionalGeneration, PreTrainedTokenizerBase, TextStreamer
 
 from allseeing.data.templates import Turn
 from allseeing.infer.generate import DecodingConfig, Generation, Request, generate
@@ -15,7 +16,10 @@ from allseeing.rec import tags
 
 @dataclass
 class ChatSession:
-    """One conversation about one image. ``<image>`` is put at the head of the first user message, as upstream does."""
+    """One conversation about one image. ``<image>`` is put at the head of the first user message, as upstream does.
+
+    The history grows only when an answer is complete: a failed or interrupted turn leaves the session as it was.
+    """
 
     model: LlavaForConditionalGeneration
     processor: Processor
@@ -23,12 +27,30 @@ class ChatSession:
     decoding: DecodingConfig = field(default_factory=DecodingConfig)
     history: list[Turn] = field(default_factory=list)
 
-    def ask(self, message: str) -> Generation:
+    def ask(self, message: str, on_text: Callable[[str], None] | None = None) -> Generation:
+        """Answer ``message``; ``on_text`` receives the answer's text piece by piece while it is generated."""
         message = message.replace(tags.IMAGE, "").strip()
         if not self.history:
             message = f"{tags.IMAGE}\n{message}"
+        streamer = _Callback(self.processor.tokenizer, on_text) if on_text is not None else None
         (answer,) = generate(
-            self.model, self.processor, [Request(self.image, (*self.history, (message, None)))], self.decoding
+            self.model,
+            self.processor,
+            [Request(self.image, (*self.history, (message, None)))],
+            self.decoding,
+            streamer=streamer,
         )
         self.history.append((message, answer.text))
         return answer
+
+
+class _Callback(TextStreamer):
+    """Answer text to a callback in whole words (transformers' incremental decoding), the prompt skipped."""
+
+    def __init__(self, tokenizer: PreTrainedTokenizerBase, on_text: Callable[[str], None]) -> None:
+        super().__init__(tokenizer, skip_prompt=True, skip_special_tokens=True)
+        self.on_text = on_text
+
+    def on_finalized_text(self, text: str, stream_end: bool = False) -> None:
+        if text:
+            self.on_text(text)

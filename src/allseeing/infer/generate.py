@@ -13,6 +13,7 @@ import torch
 from PIL import Image
 from tqdm import tqdm
 from transformers import LlavaForConditionalGeneration
+from transformers.generation.streamers import BaseStreamer
 
 from allseeing.data.templates import Turn
 from allseeing.model.processor import Processor
@@ -51,8 +52,11 @@ def generate(
     requests: Sequence[Request],
     decoding: DecodingConfig = DecodingConfig(),
     progress: bool = False,
+    streamer: BaseStreamer | None = None,
 ) -> list[Generation]:
-    """Answer every request; results are in request order."""
+    """Answer every request; results are in request order. A ``streamer`` receives the tokens of one request."""
+    if streamer is not None and len(requests) != 1:
+        raise ValueError(f"a streamer follows exactly one request, got {len(requests)}")
     prompts = [processor.prompt_ids(request.turns) for request in requests]
     for ids in prompts:
         if len(ids) + decoding.max_new_tokens > processor.config.max_length:
@@ -77,7 +81,7 @@ def generate(
             groups = [batch]
         for group in groups:
             for index, generation in zip(
-                group, _run(model, processor, requests, prompts, group, decoding, device), strict=True
+                group, _run(model, processor, requests, prompts, group, decoding, device, streamer), strict=True
             ):
                 results[index] = generation
         bar.update(len(batch))
@@ -94,6 +98,7 @@ def _run(
     group: list[int],
     decoding: DecodingConfig,
     device: torch.device,
+    streamer: BaseStreamer | None,
 ) -> list[Generation]:
     """Generate for the requests at ``group`` (all with images or all without) in one left-padded batch."""
     input_ids, attention_mask = processor.left_pad([prompts[i] for i in group])
@@ -108,6 +113,7 @@ def _run(
         do_sample=decoding.do_sample,
         pad_token_id=processor.pad_id,
         eos_token_id=processor.special.eos,
+        streamer=streamer,
         **sampling,
     )
     new = output[:, input_ids.shape[1] :].tolist()

@@ -32,7 +32,7 @@ from tqdm import tqdm
 
 from allseeing.data.synth import evalsets
 from allseeing.data.synth.relations import PREDICATES, salient_relations, scene_graph
-from allseeing.data.synth.scenes import Triplet, choose_rare_triplets, sample_scene
+from allseeing.data.synth.scenes import Triplet, choose_rare_triplets, sample_scene, sample_scenes
 from allseeing.data.synth.tasks import TASKS, llava_sample
 from allseeing.data.synth.world import Scene, render
 
@@ -257,12 +257,7 @@ class _Stats:
 def text_corpus(n_scenes: int, seed: int = 0) -> Iterator[str]:
     """Every prompt and answer the world writes for ``n_scenes`` scenes (training tasks and evaluation questions),
     without images: the text a tokenizer for synthetic-world models is trained on."""
-    for index in range(n_scenes):
-        scene = None
-        attempt = 0
-        while scene is None:
-            scene = sample_scene(random.Random(f"{seed}/corpus/{index}/{attempt}"), f"corpus_{index}")
-            attempt += 1
+    for index, scene in enumerate(sample_scenes(seed, "corpus", n_scenes)):
         rng = random.Random(f"{seed}/corpus/{index}/text")
         for builder in TASKS.values():
             for question, answer in builder(scene, rng) or []:

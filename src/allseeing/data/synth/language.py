@@ -11,6 +11,7 @@ from collections import Counter
 from itertools import pairwise
 
 from allseeing.data.synth.world import Item, Scene
+from allseeing.data.templates import GROUNDING_SUFFIX, SCENE_GRAPH_SUFFIX
 from allseeing.rec import tags
 from allseeing.rec.write import object_mention, relation_mention
 
@@ -21,9 +22,6 @@ MC_INSTRUCTION = "Answer with the option's letter from the given choices directl
 GROUNDING_PROMPT = "Please provide the bounding box coordinate of the region this sentence describes: {}"
 _REGION = f"{tags.REF_OPEN}region{tags.REF_CLOSE}"  # a box prompt: "this <ref>region</ref><box>...</box>"
 REGION_PROMPT = "What is in this " + _REGION + "{}?"
-# The two control suffixes of upstream's demo: they choose a grounded answer or a scene graph.
-GROUNDING_SUFFIX = "Answer the question with grounding."
-SCENE_GRAPH_SUFFIX = "Answer the question with scene graph."
 RELATION_QUESTION = "What is the relation between the {} and the {}?"
 EXIST_QUESTION = "Which of the following objects appears in the image?"
 SUBJECT_QUESTION = "Which object is {} the {}?"

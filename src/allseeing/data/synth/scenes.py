@@ -9,6 +9,7 @@ that is how rare triplets are kept out of the training split.
 from __future__ import annotations
 
 import random
+from collections.abc import Iterator
 
 from allseeing.data.synth.relations import PREDICATES, scene_graph
 from allseeing.data.synth.world import (
@@ -138,6 +139,17 @@ def sample_scene(
     if forbidden and forbidden & triplets_of(scene):
         return None
     return scene
+
+
+def sample_scenes(seed: int | str, name: str, count: int) -> Iterator[Scene]:
+    """``count`` unconstrained scenes ``{name}_{index}``, each from its own random stream (redrawn until one fits)."""
+    for index in range(count):
+        scene = None
+        attempt = 0
+        while scene is None:
+            scene = sample_scene(random.Random(f"{seed}/{name}/{index}/{attempt}"), f"{name}_{index}")
+            attempt += 1
+        yield scene
 
 
 def triplets_of(scene: Scene) -> set[Triplet]:

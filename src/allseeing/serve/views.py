@@ -1,0 +1,92 @@
+"""What the demo shows for an answer: coloured phrases, overlays, one view per relation, the scene graph.
+
+Colours come from :func:`allseeing.rec.graph.color_of`, so a phrase, its box in the overlay and its node in the
+scene-graph drawing share one colour.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+from typing import Any
+
+from PIL import Image
+
+from allseeing.data.templates import GROUNDING_SUFFIX, SCENE_GRAPH_SUFFIX
+from allseeing.rec import boxes as box_frames
+from allseeing.rec.document import ReCDocument
+from allseeing.rec.draw import render_objects, render_relation
+from allseeing.rec.graph import SceneGraph, hex_color
+from allseeing.rec.write import object_mention
+
+# Answer kinds a user picks; each appends upstream's control suffix to the question (none for plain).
+MODES: dict[str, str] = {"plain": "", "grounded": GROUNDING_SUFFIX, "scene_graph": SCENE_GRAPH_SUFFIX}
+
+
+def instruction(message: str, mode: str) -> str:
+    """The question as the model reads it in ``mode``."""
+    if mode not in MODES:
+        raise ValueError(f"unknown mode {mode!r}; choose one of {', '.join(MODES)}")
+    suffix = MODES[mode]
+    return f"{message.strip()} {suffix}" if suffix and not message.strip().endswith(suffix) else message.strip()
+
+
+def region_reference(pixel_box: list[float], size: tuple[int, int]) -> str:
+    """``<ref>region</ref><box>[[x1, y1, x2, y2]]</box>`` for a box drawn on the image (square999, as upstream)."""
+    width, height = size
+    x1, y1, x2, y2 = (float(v) for v in pixel_box)
+    clamped = (
+        min(max(min(x1, x2), 0.0), width),
+        min(max(min(y1, y2), 0.0), height),
+        min(max(max(x1, x2), 0.0), width),
+        min(max(max(y1, y2), 0.0), height),
+    )
+    return object_mention("region", [box_frames.encode(clamped, size)])
+
+
+def answer_view(image: Image.Image, document: ReCDocument) -> dict[str, Any]:
+    """The JSON the page renders for one parsed answer."""
+    graph = SceneGraph.from_document(document)
+    relations = [
+        {
+            "label": f"{graph.objects[r.subject].name or '?'} {r.predicate} {graph.objects[r.object].name or '?'}",
+            "image": data_url(render_relation(image, graph, index)),
+        }
+        for index, r in enumerate(graph.relations)
+    ]
+    return {
+        "segments": caption_segments(document, graph),
+        "overlay": data_url(render_objects(image, graph)) if graph.objects else None,
+        "relations": relations,
+        "scene_graph": graph.to_json(),
+        "scene_graph_svg": graph.to_svg() if graph.objects else None,
+        "errors": [{"message": issue.message, "offset": issue.offset} for issue in document.errors],
+    }
+
+
+def caption_segments(document: ReCDocument, graph: SceneGraph) -> list[dict[str, Any]]:
+    """The answer's plain text cut into pieces; an object phrase carries its instance id and colour."""
+    instance = {obj.box: obj.id for obj in graph.objects}
+    spans = sorted(
+        (mention.caption_start, mention.caption_start + len(mention.phrase), instance[mention.boxes[0]])
+        for mention in document.objects
+        if mention.caption_start is not None and mention.boxes and mention.boxes[0] in instance
+    )
+    segments: list[dict[str, Any]] = []
+    cursor = 0
+    for start, end, object_id in spans:
+        if start < cursor:  # overlapping phrases cannot both be coloured; the first keeps its colour
+            continue
+        if start > cursor:
+            segments.append({"text": document.caption[cursor:start]})
+        segments.append({"text": document.caption[start:end], "object": object_id, "color": hex_color(object_id)})
+        cursor = end
+    if cursor < len(document.caption):
+        segments.append({"text": document.caption[cursor:]})
+    return segments
+
+
+def data_url(image: Image.Image) -> str:
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG")
+    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
