@@ -1,34 +1,45 @@
-"""The README's first command: the ReC pipeline on the bundled example."""
+"""The README's first command: the bundled model asked for a sample scene's scene graph."""
 
 import json
 
 from allseeing.cli import main
+from allseeing.data.synth.language import PSG_PROMPT
+from allseeing.rec.document import to_json
+from allseeing.rec.graph import SceneGraph
+from allseeing.rec.parse import parse
 
 
-def test_quickstart_prints_the_scene_graph_and_writes_the_files(capsys, tmp_path):
+def test_quickstart_answers_with_grounded_relations_and_draws_them(capsys, tmp_path):
     out = tmp_path / "qs"
     assert main(["quickstart", "--out", str(out)]) == 0
     stdout, stderr = capsys.readouterr()
     result = json.loads(stdout)
-    assert result["parse"]["errors"] == []
-    triplets = [(t["subject"], t["predicate"], t["object"]) for t in result["parse"]["triplets"]]
-    assert triplets == [
-        ("bus", "driving on", "road"),
-        ("bus", "under", "sky"),
-        ("tree", "beside", "road"),
-        ("person", "standing next to", "bus"),
-    ]
-    assert "bus --driving on--> road" in stderr
-    names = sorted(p.name for p in out.iterdir())
-    assert names == sorted(
-        [
-            "objects.png",
-            "relation_00_bus_driving-on_road.png",
-            "relation_01_bus_under_sky.png",
-            "relation_02_tree_beside_road.png",
-            "relation_03_person_standing-next-to_bus.png",
-            "scene_graph.json",
-            "scene_graph.dot",
-        ]
-    )
+    assert result["image"] == "scene-1" and result["prompt"] == PSG_PROMPT
+    document = parse(result["answer"], mode="lenient")
+    graph = SceneGraph.from_document(document)
+    assert result["scene_graph"] == graph.to_json()
     assert json.loads((out / "scene_graph.json").read_text()) == result["scene_graph"]
+    assert result["parse"]["triplets"] == to_json(document)["triplets"]
+    # The bundled model states relations between boxed objects for its own world's scenes.
+    assert len(graph.relations) >= 1 and len(graph.objects) >= 2
+    for subject, _, predicate, obj, _ in graph.triplets():
+        assert f"{subject} --{predicate}--> {obj}" in stderr
+    names = {p.name for p in out.iterdir()}
+    assert {"image.png", "objects.png", "scene_graph.dot", "scene_graph.svg"} <= names
+    assert len([n for n in names if n.startswith("relation_")]) == len(graph.relations)
+    assert sorted(result["files"]) == sorted(str(out / n) for n in names)
+
+
+def test_quickstart_takes_an_image_and_a_question(capsys, tmp_path, tiny_model_dir):
+    from allseeing.assets import EXAMPLE_IMAGE
+
+    out = tmp_path / "qs"
+    argv = ["quickstart", "--model", str(tiny_model_dir), "--image", str(EXAMPLE_IMAGE), "--prompt", "What is here?"]
+    assert main([*argv, "--max-new-tokens", "8", "--out", str(out)]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert (result["image"], result["model"], result["prompt"]) == (
+        str(EXAMPLE_IMAGE),
+        str(tiny_model_dir),
+        "What is here?",
+    )
+    assert (out / "image.png").exists() and (out / "scene_graph.svg").exists()

@@ -8,7 +8,7 @@ from contextlib import contextmanager
 
 from allseeing.infer.generate import DecodingConfig
 from allseeing.serve.demo import DemoApp, DemoServer
-from allseeing.serve.samples import sample_images
+from allseeing.data.synth.samples import sample_images
 from allseeing.serve.sessions import SessionStore
 
 

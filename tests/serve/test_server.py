@@ -11,7 +11,7 @@ from PIL import Image
 
 from allseeing.infer.chat import ChatSession
 from allseeing.infer.generate import DecodingConfig
-from allseeing.serve.samples import sample_images
+from allseeing.data.synth.samples import sample_images
 from tests.serve.conftest import events, request, running_demo
 
 

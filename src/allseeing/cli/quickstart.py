@@ -1,7 +1,9 @@
 """``allseeing quickstart``: the main job on bundled defaults, offline.
 
-Parses the bundled example's grounded paragraph, prints its scene graph and writes the overlays, the scene
-graph (JSON and Graphviz DOT) into ``--out``. A readable summary goes to stderr, the JSON result to stdout.
+Renders a sample scene of the synthetic world (or reads ``--image``), asks the bundled model for the scene graph
+(grounded relations in ReC), prints the answer and the graph, and writes into ``--out``: the image, its objects
+drawn over it, one picture per relation, and the scene graph as JSON, Graphviz DOT and an SVG picture. A readable
+summary goes to stderr, the JSON result to stdout.
 """
 
 from __future__ import annotations
@@ -11,51 +13,72 @@ import json
 import sys
 from pathlib import Path
 
-from allseeing.assets import EXAMPLE_IMAGE, EXAMPLE_REC
-from allseeing.cli.common import common_options, open_image, print_json
-from allseeing.rec.document import to_json
-from allseeing.rec.draw import write_overlays
-from allseeing.rec.graph import SceneGraph
-from allseeing.rec.parse import parse
+from allseeing.cli.common import add_model_option, common_options, decoding_config, decoding_options, print_json
+from allseeing.data.synth.language import PSG_PROMPT
+
+SAMPLE = "scene-1"
 
 
 def register(verbs: argparse._SubParsersAction) -> None:
     p = verbs.add_parser(
         "quickstart",
-        parents=[common_options()],
-        help="run the ReC pipeline on the bundled example scene",
+        parents=[common_options(), decoding_options()],
+        help="ask the bundled model for a sample scene's scene graph; print it and draw it",
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+    add_model_option(p)
+    p.add_argument("--image", help=f"an image file (default: the bundled sample {SAMPLE})")
+    p.add_argument("--prompt", default=PSG_PROMPT, help="the question (default: %(default)r)")
     p.add_argument("--out", default="quickstart-out", help="output folder (default: %(default)s)")
     p.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    out = Path(args.out)
-    image = open_image(str(EXAMPLE_IMAGE))
-    document = parse(EXAMPLE_REC.read_text(encoding="utf-8"), mode="strict")
-    graph = SceneGraph.from_document(document)
-    files = write_overlays(image, graph, out)
-    graph_json = out / "scene_graph.json"
-    graph_json.write_text(json.dumps(graph.to_json(), indent=2) + "\n", encoding="utf-8")
-    dot = out / "scene_graph.dot"
-    dot.write_text(graph.to_dot(), encoding="utf-8")
+    from allseeing.data.image import load_image
+    from allseeing.data.synth.samples import sample_images
+    from allseeing.infer.chat import ChatSession
+    from allseeing.model.build import load
+    from allseeing.rec.document import to_json
+    from allseeing.rec.draw import write_overlays
+    from allseeing.rec.graph import SceneGraph
 
-    print(f"caption: {document.caption.strip()}", file=sys.stderr)
-    print("scene graph:", file=sys.stderr)
+    image = load_image(args.image) if args.image else sample_images(1)[SAMPLE]
+    model, processor = load(args.model)
+    answer = ChatSession(model, processor, image, decoding_config(args)).ask(args.prompt)
+    graph = SceneGraph.from_document(answer.document)
+
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    scene = out / "image.png"
+    image.save(scene)
+    files = [scene, *write_overlays(image, graph, out)]
+    for name, text in (
+        ("scene_graph.json", json.dumps(graph.to_json(), indent=2) + "\n"),
+        ("scene_graph.dot", graph.to_dot()),
+        ("scene_graph.svg", graph.to_svg()),
+    ):
+        (out / name).write_text(text, encoding="utf-8")
+        files.append(out / name)
+
+    print(f"question: {args.prompt}\nanswer: {answer.text}\nscene graph:", file=sys.stderr)
     for subject, _, predicate, obj, _ in graph.triplets():
         print(f"  {subject} --{predicate}--> {obj}", file=sys.stderr)
+    if answer.document.errors:
+        print(f"  ({len(answer.document.errors)} ReC problems in the answer; see parse.errors)", file=sys.stderr)
     print(
-        f"wrote {len(files) + 2} files to {out}/ (objects.png, one picture per relation, scene_graph.json/.dot)",
+        f"wrote {len(files)} files to {out}/ (image, objects.png, relations, scene_graph.json/.dot/.svg)",
         file=sys.stderr,
     )
     print_json(
         {
-            "image": str(EXAMPLE_IMAGE),
-            "parse": to_json(document, size=image.size),
+            "image": args.image or SAMPLE,
+            "model": args.model,
+            "prompt": args.prompt,
+            "answer": answer.text,
+            "parse": to_json(answer.document, size=image.size),
             "scene_graph": graph.to_json(),
-            "files": [str(path) for path in [*files, graph_json, dot]],
+            "files": [str(path) for path in files],
         }
     )
     return 0

@@ -1,4 +1,4 @@
-"""Sample images the demo offers next to uploads: synthetic scenes (the bundled model's world) and the example photo.
+"""Sample images for the quickstart and the demo: synthetic scenes (the bundled model's world) and the example photo.
 
 The scenes are rendered at start-up from fixed random streams of their own, so they are never training scenes
 and no image file is shipped for them.
