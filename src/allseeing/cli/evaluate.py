@@ -62,7 +62,7 @@ def register(verbs: argparse._SubParsersAction) -> None:
         "predict every task (resuming), score it, and write report.json and report.md into the suite's out folder.",
     )
     p.add_argument("--suite", required=True, help="suite file, e.g. configs/eval/synth.yaml")
-    p.add_argument("--model", help="override the suite's model")
+    p.add_argument("--model", help="override the suite's model (default: the suite's, else the bundled small model)")
     p.add_argument("--limit", type=int, help="answer only the first N questions of each task")
     p.set_defaults(run=run_suite)
 

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import yaml
 
+from allseeing.assets import BUNDLED_MODEL
 from allseeing.eval.task import PROTOCOLS, EvalError
 
 # The columns of the report table per task (the headline numbers of the seed README).
@@ -55,9 +56,7 @@ def run_suite(path: str | Path, model: str | None = None, limit: int | None = No
     from allseeing.eval.score import score_file
 
     suite = Suite.read(path)
-    model = model or suite.model
-    if not model:
-        raise EvalError(f"{path}: no model (set 'model' in the suite or pass --model)")
+    model = model or suite.model or str(BUNDLED_MODEL)
     out = Path(suite.out)
     out.mkdir(parents=True, exist_ok=True)
     results: dict[str, dict] = {}

@@ -1,5 +1,7 @@
 """Checkpoints: weights (safetensors), optimizer, scheduler, step and RNG states, written atomically.
 
+A full run's checkpoint holds the whole model (a usable model folder); a LoRA run's holds the tokenizer and the
+trained parameters only (adapters and projector), its frozen weights being those of the run's initial model.
 A checkpoint is written to ``checkpoint-<step>.partial`` and renamed to ``checkpoint-<step>`` once complete, so a
 run killed while saving leaves no folder that looks finished; resuming takes the highest complete step.
 """
@@ -8,12 +10,15 @@ from __future__ import annotations
 
 import random
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import torch
+from safetensors.torch import load_file, save_file
 
 STATE_FILE = "trainer_state.pt"
+TRAINABLE_FILE = "trainable.safetensors"
 PREFIX = "checkpoint-"
 
 
@@ -32,14 +37,14 @@ def set_rng_state(state: dict) -> None:
         torch.cuda.set_rng_state_all(state["cuda"])
 
 
-def save(folder: Path, step: int, model, processor, optimizer, scheduler, extra: dict, keep: int) -> Path:
-    """Write ``folder/checkpoint-<step>`` atomically and keep only the ``keep`` newest."""
-    from allseeing.model.build import save as save_model
-
+def save(
+    folder: Path, step: int, write_weights: Callable[[Path], None], optimizer, scheduler, extra: dict, keep: int
+) -> Path:
+    """Write ``folder/checkpoint-<step>`` atomically (``write_weights`` fills it) and keep only the ``keep`` newest."""
     final = folder / f"{PREFIX}{step}"
     partial = folder / f"{PREFIX}{step}.partial"
     shutil.rmtree(partial, ignore_errors=True)
-    save_model(model, processor, partial)
+    write_weights(partial)
     state = {
         "step": step,
         "optimizer": optimizer.state_dict(),
@@ -63,6 +68,26 @@ def completed(folder: Path) -> list[Path]:
         if p.is_dir() and p.name[len(PREFIX) :].isdigit() and (p / STATE_FILE).is_file()
     ]
     return sorted(found, key=lambda p: int(p.name[len(PREFIX) :]))
+
+
+def save_trainable(model: torch.nn.Module, folder: Path) -> None:
+    """Only the parameters being trained (LoRA adapters and the projector): the rest is the frozen initial model."""
+    trainable = {name: p.detach().cpu().contiguous() for name, p in model.named_parameters() if p.requires_grad}
+    save_file(trainable, folder / TRAINABLE_FILE)
+
+
+def load_trainable(model: torch.nn.Module, folder: Path) -> None:
+    """Put :func:`save_trainable`'s parameters back; the names must be exactly the model's trainable ones."""
+    saved = load_file(folder / TRAINABLE_FILE)
+    parameters = {name: p for name, p in model.named_parameters() if p.requires_grad}
+    if set(saved) != set(parameters):
+        missing, unexpected = sorted(set(parameters) - set(saved)), sorted(set(saved) - set(parameters))
+        raise ValueError(
+            f"{folder / TRAINABLE_FILE} does not fit the model: missing {missing}, unexpected {unexpected}"
+        )
+    with torch.no_grad():
+        for name, parameter in parameters.items():
+            parameter.copy_(saved[name])
 
 
 def load_state(checkpoint: Path) -> dict:

@@ -43,6 +43,12 @@ class TrainConfig:
     image_aspect: str = "pad"
     max_length: int = 2048
     length_policy: str = "drop"  # drop | truncate (over-long samples, counted)
+    # LoRA through peft (lora_rank > 0): adapters on the language model's linear layers instead of training its
+    # weights; the projector stays fully trained. Needs trainable=llm_and_projector.
+    lora_rank: int = 0
+    lora_alpha: float = 16.0
+    lora_dropout: float = 0.05
+    lora_targets: str = "q_proj,k_proj,v_proj,o_proj,gate_proj,up_proj,down_proj"
     data: list[DataSource] = field(default_factory=list)
     flip_probability: float = 0.0  # mirror grounding samples (image, boxes, left/right words)
     max_bad_fraction: float = 0.01  # stop when more of the data than this is unusable
@@ -83,6 +89,11 @@ class TrainConfig:
     def check(self) -> TrainConfig:
         if self.trainable not in TRAINABLE:
             raise ConfigError(f"trainable must be one of {', '.join(TRAINABLE)}, got {self.trainable!r}")
+        if self.lora_rank < 0 or (self.lora_rank and self.trainable != "llm_and_projector"):
+            raise ConfigError(
+                f"lora_rank {self.lora_rank} needs trainable=llm_and_projector (LoRA adapts the language model), "
+                f"got trainable={self.trainable!r}"
+            )
         if self.schedule not in ("cosine", "constant"):
             raise ConfigError(f"schedule must be cosine or constant, got {self.schedule!r}")
         if not self.data:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import time
 from contextlib import nullcontext
 from dataclasses import replace
@@ -27,6 +28,7 @@ from allseeing.data.manifest import iter_records
 from allseeing.data.sampler import MicroBatches, total_steps
 from allseeing.data.tokenize import IGNORE_INDEX
 from allseeing.model.build import load, new_model
+from allseeing.model.build import save as save_model
 from allseeing.model.processor import Processor
 from allseeing.train import checkpoint
 from allseeing.train.config import TrainConfig
@@ -71,6 +73,33 @@ def initial_model(config: TrainConfig) -> tuple[LlavaForConditionalGeneration, P
     return new_model(config.init.removeprefix("preset:"), texts, seed=config.seed)
 
 
+def with_lora(model: LlavaForConditionalGeneration, config: TrainConfig):
+    """The model with peft LoRA adapters on the language model's ``lora_targets``; the projector stays trained."""
+    from peft import LoraConfig, get_peft_model
+
+    names = "|".join(re.escape(name.strip()) for name in config.lora_targets.split(",") if name.strip())
+    lora = LoraConfig(
+        r=config.lora_rank,
+        lora_alpha=config.lora_alpha,
+        lora_dropout=config.lora_dropout,
+        target_modules=rf".*language_model\..*\.({names})",
+    )
+    adapted = get_peft_model(model, lora)  # freezes every weight but the adapters
+    for parameter in model.model.multi_modal_projector.parameters():
+        parameter.requires_grad_(True)
+    return adapted
+
+
+def write_weights(model, processor: Processor, folder: Path, config: TrainConfig) -> None:
+    """A checkpoint's weights: the whole model, or for LoRA the trained parameters and the tokenizer."""
+    if config.lora_rank:
+        folder.mkdir(parents=True, exist_ok=True)
+        processor.save(folder)
+        checkpoint.save_trainable(model, folder)
+    else:
+        save_model(model, processor, folder)
+
+
 def for_training(processor: Processor, config: TrainConfig) -> Processor:
     """The processor with the run's template, image mode and length limit (saved with every checkpoint)."""
     settings = replace(
@@ -109,11 +138,21 @@ def train(config: TrainConfig, progress: bool = True) -> dict:
     device = torch.device(f"cuda:{rank % torch.cuda.device_count()}" if torch.cuda.is_available() else "cpu")
 
     done = checkpoint.completed(output) if config.resume else []
-    model, processor = load(done[-1]) if done else initial_model(config)
+    if config.lora_rank:
+        model, processor = initial_model(config)
+        set_trainable(model, config.trainable)
+        model = with_lora(model, config)
+        if done:
+            processor = Processor.load(done[-1])
+            checkpoint.load_trainable(model, done[-1])
+    else:
+        model, processor = load(done[-1]) if done else initial_model(config)
+        set_trainable(model, config.trainable)
     processor = for_training(processor, config)
-    set_trainable(model, config.trainable)
     if config.gradient_checkpointing:
         model.gradient_checkpointing_enable()
+        if config.lora_rank:
+            model.enable_input_require_grads()  # frozen embeddings: checkpointed blocks still need an input grad
     model.to(device).train()
     if rank == 0:
         (output / "config.json").write_text(json.dumps(config.to_json(), indent=2) + "\n", encoding="utf-8")
@@ -134,12 +173,11 @@ def train(config: TrainConfig, progress: bool = True) -> dict:
     scheduler = torch.optim.lr_scheduler.LambdaLR(
         optimizer, lambda step: lr_factor(step, steps, config.warmup_ratio, config.schedule)
     )
-    start = 0
+    start, state = 0, None
     if done:
         state = checkpoint.load_state(done[-1])
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])
-        checkpoint.set_rng_state(state["rng"])
         start = state["step"]
     wrapped = torch.nn.parallel.DistributedDataParallel(model, find_unused_parameters=True) if world > 1 else model
 
@@ -174,6 +212,10 @@ def train(config: TrainConfig, progress: bool = True) -> dict:
     autocast = torch.autocast(device.type, dtype=torch.bfloat16) if config.bf16 else nullcontext()
     bar = tqdm(total=end - start, desc="train", unit="step", disable=not (progress and rank == 0))
     micro_batches = iter(loader)
+    if state is not None:
+        # Restored only now: starting the loader's iterator draws from the global generator, and the next draws
+        # (dropout) must be those the uninterrupted run made after the checkpoint.
+        checkpoint.set_rng_state(state["rng"])
     last_loss = None
     for step in range(start, end):
         began = time.perf_counter()
@@ -224,8 +266,7 @@ def train(config: TrainConfig, progress: bool = True) -> dict:
                 checkpoint.save(
                     output,
                     step + 1,
-                    model,
-                    processor,
+                    lambda folder: write_weights(model, processor, folder, config),
                     optimizer,
                     scheduler,
                     {"summary": summary},
@@ -237,7 +278,6 @@ def train(config: TrainConfig, progress: bool = True) -> dict:
     if log:
         log.close()
     if rank == 0 and end > start:
-        from allseeing.model.build import save as save_model
-
-        save_model(model, processor, output / "final")
+        # The final folder is always a plain model: LoRA adapters are merged into the weights.
+        save_model(model.merge_and_unload() if config.lora_rank else model, processor, output / "final")
     return {**summary, "final_loss": last_loss, "output": str(output)}
