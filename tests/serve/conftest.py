@@ -6,9 +6,9 @@ import urllib.error
 import urllib.request
 from contextlib import contextmanager
 
+from allseeing.data.synth.samples import sample_images
 from allseeing.infer.generate import DecodingConfig
 from allseeing.serve.demo import DemoApp, DemoServer
-from allseeing.data.synth.samples import sample_images
 from allseeing.serve.sessions import SessionStore
 
 

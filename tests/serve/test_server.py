@@ -9,9 +9,9 @@ import urllib.request
 
 from PIL import Image
 
+from allseeing.data.synth.samples import sample_images
 from allseeing.infer.chat import ChatSession
 from allseeing.infer.generate import DecodingConfig
-from allseeing.data.synth.samples import sample_images
 from tests.serve.conftest import events, request, running_demo
 
 

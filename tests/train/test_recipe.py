@@ -4,8 +4,10 @@ import json
 import shutil
 
 import pytest
+import torch
 
 from allseeing.cli import main
+from allseeing.model.build import load
 from allseeing.train.config import load_config
 from allseeing.train.recipe import train
 from tests.conftest import allseeing_on_two_processes
@@ -55,6 +57,21 @@ def test_two_processes_under_torchrun_match_one(train_data, uninterrupted, tmp_p
     out = tmp_path / "ddp"
     allseeing_on_two_processes("train", CONFIG, *overrides(train_data, out, "max_steps=6"))
     assert losses(out) == pytest.approx(losses(full), rel=1e-4)
+
+
+def test_fsdp2_on_two_processes_matches_one_process_and_resumes(train_data, uninterrupted, tmp_path):
+    full, _ = uninterrupted
+    out = tmp_path / "fsdp"
+    allseeing_on_two_processes("train", CONFIG, *overrides(train_data, out, "max_steps=3", "engine=fsdp"))
+    allseeing_on_two_processes(
+        "train", CONFIG, *overrides(train_data, out, "max_steps=6", "engine=fsdp", "resume=true")
+    )
+    assert losses(out) == pytest.approx(losses(full), rel=1e-4)
+    # The checkpoints and the final folder hold whole (gathered) weights: a plain model, equal to one process's.
+    sharded, _ = load(out / "final")
+    single, _ = load(full / "final")
+    for (name, a), (_, b) in zip(sharded.named_parameters(), single.named_parameters(), strict=True):
+        assert torch.allclose(a, b, rtol=1e-3, atol=1e-5), name
 
 
 def test_the_cli_reports_bad_data(train_data, tmp_path, capsys):

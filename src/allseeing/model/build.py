@@ -55,9 +55,17 @@ def new_model(
     return LlavaForConditionalGeneration(config).eval(), processor
 
 
-def save(model: LlavaForConditionalGeneration, processor: Processor, folder: str | Path) -> None:
-    """Safetensors weights, the HF config, the tokenizer (with a chat template) and ``allseeing.json``."""
-    model.save_pretrained(folder, safe_serialization=True)
+def save(
+    model: LlavaForConditionalGeneration,
+    processor: Processor,
+    folder: str | Path,
+    state_dict: dict[str, torch.Tensor] | None = None,
+) -> None:
+    """Safetensors weights, the HF config, the tokenizer (with a chat template) and ``allseeing.json``.
+
+    ``state_dict`` replaces the model's own weights (a sharded model's gathered whole weights).
+    """
+    model.save_pretrained(folder, safe_serialization=True, state_dict=state_dict)
     processor.save(folder)
 
 

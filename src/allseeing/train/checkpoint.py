@@ -38,7 +38,13 @@ def set_rng_state(state: dict) -> None:
 
 
 def save(
-    folder: Path, step: int, write_weights: Callable[[Path], None], optimizer, scheduler, extra: dict, keep: int
+    folder: Path,
+    step: int,
+    write_weights: Callable[[Path], None],
+    optimizer_state: dict,
+    scheduler,
+    extra: dict,
+    keep: int,
 ) -> Path:
     """Write ``folder/checkpoint-<step>`` atomically (``write_weights`` fills it) and keep only the ``keep`` newest."""
     final = folder / f"{PREFIX}{step}"
@@ -47,7 +53,7 @@ def save(
     write_weights(partial)
     state = {
         "step": step,
-        "optimizer": optimizer.state_dict(),
+        "optimizer": optimizer_state,
         "scheduler": scheduler.state_dict(),
         "rng": rng_state(),
         **extra,

@@ -74,6 +74,7 @@ class TrainConfig:
     keep_checkpoints: int = 2
     log_every: int = 10
     resume: bool = False
+    engine: str = "ddp"  # ddp | fsdp (FSDP2: parameters, gradients and optimizer state sharded); under torchrun
     num_workers: int = 0
 
     def accumulation(self, world_size: int) -> int:
@@ -94,6 +95,10 @@ class TrainConfig:
                 f"lora_rank {self.lora_rank} needs trainable=llm_and_projector (LoRA adapts the language model), "
                 f"got trainable={self.trainable!r}"
             )
+        if self.engine not in ("ddp", "fsdp"):
+            raise ConfigError(f"engine must be ddp or fsdp, got {self.engine!r}")
+        if self.lora_rank and self.engine == "fsdp":
+            raise ConfigError("LoRA runs use engine=ddp (the adapters are small; FSDP2 with peft is not supported)")
         if self.schedule not in ("cosine", "constant"):
             raise ConfigError(f"schedule must be cosine or constant, got {self.schedule!r}")
         if not self.data:

@@ -15,6 +15,7 @@ import re
 import time
 from contextlib import nullcontext
 from dataclasses import replace
+from functools import partial
 from itertools import islice
 from pathlib import Path
 
@@ -32,18 +33,9 @@ from allseeing.model.build import save as save_model
 from allseeing.model.processor import Processor
 from allseeing.train import checkpoint
 from allseeing.train.config import TrainConfig
+from allseeing.train.distributed import Engine, distributed
 
 CORPUS_RECORDS = 20_000  # records read to train a fresh model's tokenizer
-
-
-def distributed() -> tuple[int, int]:
-    """(rank, world size); joins the process group under torchrun (gloo on CPU, nccl on GPU)."""
-    import os
-
-    world = int(os.environ.get("WORLD_SIZE", 1))
-    if world > 1 and not dist.is_initialized():
-        dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
-    return (dist.get_rank() if world > 1 else 0), world
 
 
 def set_trainable(model, trainable: str) -> None:
@@ -90,14 +82,17 @@ def with_lora(model: LlavaForConditionalGeneration, config: TrainConfig):
     return adapted
 
 
-def write_weights(model, processor: Processor, folder: Path, config: TrainConfig) -> None:
-    """A checkpoint's weights: the whole model, or for LoRA the trained parameters and the tokenizer."""
+def write_weights(
+    model, processor: Processor, folder: Path, *, config: TrainConfig, weights: dict[str, torch.Tensor] | None
+) -> None:
+    """A checkpoint's weights: the whole model (``weights`` when gathered from shards), or for LoRA the trained
+    parameters and the tokenizer."""
     if config.lora_rank:
         folder.mkdir(parents=True, exist_ok=True)
         processor.save(folder)
         checkpoint.save_trainable(model, folder)
     else:
-        save_model(model, processor, folder)
+        save_model(model, processor, folder, weights)
 
 
 def for_training(processor: Processor, config: TrainConfig) -> Processor:
@@ -154,6 +149,7 @@ def train(config: TrainConfig, progress: bool = True) -> dict:
         if config.lora_rank:
             model.enable_input_require_grads()  # frozen embeddings: checkpointed blocks still need an input grad
     model.to(device).train()
+    engine = Engine(model, config.engine, world)
     if rank == 0:
         (output / "config.json").write_text(json.dumps(config.to_json(), indent=2) + "\n", encoding="utf-8")
 
@@ -176,11 +172,9 @@ def train(config: TrainConfig, progress: bool = True) -> dict:
     start, state = 0, None
     if done:
         state = checkpoint.load_state(done[-1])
-        optimizer.load_state_dict(state["optimizer"])
+        engine.load_optimizer_state(optimizer, state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])
         start = state["step"]
-    wrapped = torch.nn.parallel.DistributedDataParallel(model, find_unused_parameters=True) if world > 1 else model
-
     dataset = SampleDataset(prepared, encode_record, processor.pixel_values, config.flip_probability, config.seed)
     batches = MicroBatches(
         prepared,
@@ -234,9 +228,8 @@ def train(config: TrainConfig, progress: bool = True) -> dict:
         loss_total = torch.zeros((), dtype=torch.float64)
         for index, batch in enumerate(chunk):
             batch = {k: v.to(device) for k, v in batch.items()}
-            sync = nullcontext() if world == 1 or index == accumulation - 1 else wrapped.no_sync()
-            with sync, autocast:
-                loss_sum, _ = token_loss_sum(wrapped, batch)
+            with engine.gradient_sync(index == accumulation - 1), autocast:
+                loss_sum, _ = token_loss_sum(engine.module, batch)
                 (loss_sum * world / tokens.item()).backward()
             loss_total += loss_sum.detach().double().cpu()
         if config.max_grad_norm:
@@ -262,12 +255,13 @@ def train(config: TrainConfig, progress: bool = True) -> dict:
         bar.set_postfix(loss=f"{last_loss:.4f}", lr=f"{scheduler.get_last_lr()[0]:.2e}")
         bar.update()
         if (step + 1) % config.save_every == 0 or step + 1 == end:
+            weights, optimizer_state = engine.model_state(), engine.optimizer_state(optimizer)  # collective if sharded
             if rank == 0:
                 checkpoint.save(
                     output,
                     step + 1,
-                    lambda folder: write_weights(model, processor, folder, config),
-                    optimizer,
+                    partial(write_weights, model, processor, config=config, weights=weights),
+                    optimizer_state,
                     scheduler,
                     {"summary": summary},
                     config.keep_checkpoints,
@@ -277,7 +271,8 @@ def train(config: TrainConfig, progress: bool = True) -> dict:
     bar.close()
     if log:
         log.close()
+    weights = engine.model_state() if end > start else None
     if rank == 0 and end > start:
         # The final folder is always a plain model: LoRA adapters are merged into the weights.
-        save_model(model.merge_and_unload() if config.lora_rank else model, processor, output / "final")
+        save_model(model.merge_and_unload() if config.lora_rank else model, processor, output / "final", weights)
     return {**summary, "final_loss": last_loss, "output": str(output)}
