@@ -65,6 +65,10 @@ def test_region_reference_and_request_errors(tiny_model):
         assert status == 200 and json.loads(body)["text"] == f"<ref>region</ref><box>[{expected}]</box>"
         assert request(server, "/api/region", json_body={"session": session, "box": [3, 3, 3, 9]})[0] == 400
         assert request(server, "/api/region", json_body={"session": session, "box": "0,0,1,1"})[0] == 400
+        assert (
+            request(server, "/api/region", body=b'{"session": "%s", "box": [0, 0, NaN, 9]}' % session.encode())[0]
+            == 400
+        )
         assert request(server, "/api/region", json_body={"session": "nope", "box": [0, 0, 9, 9]})[0] == 409
         assert request(server, "/api/ask", body=b"{not json")[0] == 400
         assert request(server, "/api/ask", json_body={"session": session, "message": " "})[0] == 400

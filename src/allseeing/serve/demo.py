@@ -18,6 +18,7 @@ Errors are JSON ``{"error": message}`` with a 4xx status; the page shows the mes
 from __future__ import annotations
 
 import json
+import math
 import sys
 import traceback
 from http import HTTPStatus
@@ -80,7 +81,11 @@ class DemoApp:
     def region(self, payload: dict[str, Any]) -> dict[str, Any]:
         session = self.store.get(payload.get("session"))
         box = payload.get("box")
-        if not (isinstance(box, list) and len(box) == 4 and all(isinstance(v, (int, float)) for v in box)):
+        if not (
+            isinstance(box, list)
+            and len(box) == 4
+            and all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in box)
+        ):
             raise RequestError(HTTPStatus.BAD_REQUEST, "box must be [x1, y1, x2, y2] in image pixels")
         if abs(box[2] - box[0]) < 1 or abs(box[3] - box[1]) < 1:
             raise RequestError(HTTPStatus.BAD_REQUEST, "the region is empty: drag to draw a box")
