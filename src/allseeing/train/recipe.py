@@ -9,9 +9,11 @@ Loss, learning rate, tokens/s and samples/s go to a progress bar and to ``log.js
 
 from __future__ import annotations
 
+import ctypes
 import json
 import math
 import re
+import sys
 import time
 from contextlib import nullcontext
 from dataclasses import replace
@@ -124,7 +126,33 @@ def token_loss_sum(model, batch: dict) -> tuple[torch.Tensor, int]:
     return loss, int((shifted != IGNORE_INDEX).sum())
 
 
+class CpuMemory:
+    """Return the heap's free pages to the system every ``every`` steps (glibc only; a no-op elsewhere).
+
+    Batches of varying length (length grouping) allocate activations of varying size; glibc's malloc keeps them in
+    a fragmented heap that it never shrinks, and the resident size of a CPU run grew by about 80 MB a step (6 GB
+    to 13 GB in 300 steps) until the machine would run out. ``malloc_trim`` releases the free pages in place;
+    fixing the mmap threshold instead also stopped the growth but cost a quarter of the speed
+    (docs/training.md).
+    """
+
+    def __init__(self, every: int = 10) -> None:
+        self.every = every
+        self.trim = None
+        if sys.platform == "linux":
+            try:
+                self.trim = ctypes.CDLL("libc.so.6").malloc_trim
+            except (OSError, AttributeError):  # not glibc
+                self.trim = None
+
+    def after_step(self, step: int) -> None:
+        if self.trim is not None and step % self.every == 0:
+            self.trim(0)
+
+
 def train(config: TrainConfig, progress: bool = True) -> dict:
+    # Denormal floats (tiny Adam moments) take a slow path in CPU arithmetic (shared/reference/LEARNING_NOTES.md).
+    torch.set_flush_denormal(True)
     rank, world = distributed()
     accumulation = config.accumulation(world)
     output = Path(config.output_dir)
@@ -206,6 +234,7 @@ def train(config: TrainConfig, progress: bool = True) -> dict:
     autocast = torch.autocast(device.type, dtype=torch.bfloat16) if config.bf16 else nullcontext()
     bar = tqdm(total=end - start, desc="train", unit="step", disable=not (progress and rank == 0))
     micro_batches = iter(loader)
+    memory = CpuMemory() if device.type == "cpu" else None
     if state is not None:
         # Restored only now: starting the loader's iterator draws from the global generator, and the next draws
         # (dropout) must be those the uninterrupted run made after the checkpoint.
@@ -237,6 +266,8 @@ def train(config: TrainConfig, progress: bool = True) -> dict:
         optimizer.step()
         scheduler.step()
         optimizer.zero_grad(set_to_none=True)
+        if memory:
+            memory.after_step(step + 1)
         if world > 1:
             dist.all_reduce(loss_total)
         last_loss = float(loss_total / tokens)
