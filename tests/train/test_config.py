@@ -49,10 +49,10 @@ def test_the_global_batch_is_kept_when_processes_change():
 
 def test_overrides_are_typed_and_unknown_keys_refused():
     config = load_config(
-        "configs/train/small-synth.yaml", ["bf16=true", "max_steps=none", "learning_rate=3e-4", "epochs=1.5"]
+        "configs/train/small-synth.yaml", ["bf16=false", "max_steps=none", "learning_rate=3e-4", "epochs=1.5"]
     )
-    assert (config.bf16, config.max_steps, config.learning_rate, config.epochs) == (True, None, 3e-4, 1.5)
-    assert config.data[0].path == "synth/train/grounding.json" and config.data[0].ratio == 2.0
+    assert (config.bf16, config.max_steps, config.learning_rate, config.epochs) == (False, None, 3e-4, 1.5)
+    assert config.data[1].path == "synth/train/predicate.json" and config.data[1].ratio == 0.5
     with pytest.raises(ConfigError, match=r"unknown keys \['lr'\]"):
         load_config("configs/train/small-synth.yaml", ["lr=1"])
     with pytest.raises(ConfigError, match="per_device_batch: expected int"):
