@@ -22,8 +22,9 @@ def test_quickstart_answers_with_grounded_relations_and_draws_them(capsys, tmp_p
     assert result["parse"]["triplets"] == to_json(document)["triplets"]
     # The bundled model states relations between boxed objects for its own world's scenes.
     assert len(graph.relations) >= 1 and len(graph.objects) >= 2
-    for subject, _, predicate, obj, _ in graph.triplets():
-        assert f"{subject} --{predicate}--> {obj}" in stderr
+    for relation in graph.relations:
+        subject, obj = graph.objects[relation.subject], graph.objects[relation.object]
+        assert f"{subject.label} --{relation.predicate}--> {obj.label}" in stderr
     names = {p.name for p in out.iterdir()}
     assert {"image.png", "objects.png", "scene_graph.dot", "scene_graph.svg"} <= names
     assert len([n for n in names if n.startswith("relation_")]) == len(graph.relations)

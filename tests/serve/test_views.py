@@ -51,7 +51,10 @@ def test_an_answer_view_has_overlay_relations_and_graph():
     graph = SceneGraph.from_document(document)
     view = answer_view(image, document)
     assert view["overlay"].startswith("data:image/png;base64,")
-    assert [r["label"] for r in view["relations"]] == [f"{s} {p} {o}" for s, _, p, o, _ in graph.triplets()]
+    assert [r["label"] for r in view["relations"]] == [
+        f"{graph.objects[r.subject].name} #{r.subject} {r.predicate} {graph.objects[r.object].name} #{r.object}"
+        for r in graph.relations
+    ]
     assert view["scene_graph"] == graph.to_json()
     assert view["scene_graph_svg"].count('class="node"') == len(graph.objects)
     assert view["scene_graph_svg"].count('class="edge"') == len(graph.relations)

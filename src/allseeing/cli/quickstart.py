@@ -62,8 +62,9 @@ def run(args: argparse.Namespace) -> int:
         files.append(out / name)
 
     print(f"question: {args.prompt}\nanswer: {answer.text}\nscene graph:", file=sys.stderr)
-    for subject, _, predicate, obj, _ in graph.triplets():
-        print(f"  {subject} --{predicate}--> {obj}", file=sys.stderr)
+    for relation in graph.relations:
+        subject, obj = graph.objects[relation.subject], graph.objects[relation.object]
+        print(f"  {subject.label} --{relation.predicate}--> {obj.label}", file=sys.stderr)
     if answer.document.errors:
         print(f"  ({len(answer.document.errors)} ReC problems in the answer; see parse.errors)", file=sys.stderr)
     print(

@@ -57,7 +57,7 @@ class Canvas:
         ImageDraw.Draw(self.fill_layer).rectangle(rect, fill=(*color, FILL_ALPHA))
         ImageDraw.Draw(self.line_layer).rectangle(rect, outline=(*color, 255), width=self.line_width)
         if label:
-            self.label(f"{obj.name if obj.name is not None else '?'} #{obj.id}", (rect[0], rect[1]), color)
+            self.label(obj.label, (rect[0], rect[1]), color)
 
     def label(self, text: str, anchor: tuple[float, float], color: tuple[int, int, int]) -> None:
         """Text on a solid tag of ``color``, kept inside the image."""

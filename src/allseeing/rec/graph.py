@@ -48,6 +48,11 @@ class SceneObject:
     name: str | None
     box: Box
 
+    @property
+    def label(self) -> str:
+        """How the instance is shown in pictures: its name (``?`` when only a ``<pred>`` lists it) and its id."""
+        return f"{self.name if self.name is not None else '?'} #{self.id}"
+
 
 @dataclass(frozen=True)
 class SceneRelation:
@@ -101,7 +106,7 @@ class SceneGraph:
         """Graphviz DOT: one node per instance in its overlay colour, one labelled edge per relation."""
         lines = ["digraph scene_graph {", '  node [shape=box, style="rounded,filled", fontname="Helvetica"];']
         for obj in self.objects:
-            label = f"{obj.name if obj.name is not None else '?'} #{obj.id}"
+            label = obj.label
             fill = hex_color(obj.id)
             lines.append(f'  o{obj.id} [label={_dot_string(label)}, fillcolor="{fill}"];')
         for relation in self.relations:
@@ -133,7 +138,7 @@ class SceneGraph:
             seen[pair] = seen.get(pair, 0) + 1
             parts.append(_svg_edge(places[relation.subject], places[relation.object], bend, relation.predicate))
         for obj, (x, y) in zip(self.objects, places, strict=True):
-            label = f"{obj.name if obj.name is not None else '?'} #{obj.id}"
+            label = obj.label
             width = 16 + 7.5 * len(label)
             fill = hex_color(obj.id)
             parts.append(

@@ -49,7 +49,7 @@ def answer_view(image: Image.Image, document: ReCDocument) -> dict[str, Any]:
     graph = SceneGraph.from_document(document)
     relations = [
         {
-            "label": f"{graph.objects[r.subject].name or '?'} {r.predicate} {graph.objects[r.object].name or '?'}",
+            "label": f"{graph.objects[r.subject].label} {r.predicate} {graph.objects[r.object].label}",
             "image": data_url(render_relation(image, graph, index)),
         }
         for index, r in enumerate(graph.relations)
