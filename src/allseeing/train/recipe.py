@@ -1,10 +1,10 @@
 """The training loop (``allseeing train CONFIG key=value ...``), directly or under ``torchrun``.
 
-One readable loop on PyTorch DDP: each step trains on one global batch split into micro-batches
-(:mod:`allseeing.data.sampler`); the loss is the mean over every trained token of the global batch (the token
-count is summed across processes before the backward pass), so it does not depend on how the batch is split.
-Loss, learning rate, tokens/s and samples/s go to a progress bar and to ``log.jsonl``; checkpoints are atomic and
-``resume=true`` continues from the last one on the same loss curve.
+One readable loop on DDP or FSDP2 (:mod:`allseeing.train.distributed`), optionally with LoRA: each step trains
+on one global batch split into micro-batches (:mod:`allseeing.data.sampler`); the loss is the mean over every
+trained token of the global batch (the token count is summed across processes before the backward pass), so it
+does not depend on how the batch is split. Loss, learning rate, tokens/s and samples/s go to a progress bar and
+to ``log.jsonl``; checkpoints are atomic and ``resume=true`` continues from the last one on the same loss curve.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import math
 import re
 import sys
 import time
-from contextlib import nullcontext
+from contextlib import nullcontext, suppress
 from dataclasses import replace
 from functools import partial
 from itertools import islice
@@ -140,10 +140,8 @@ class CpuMemory:
         self.every = every
         self.trim = None
         if sys.platform == "linux":
-            try:
+            with suppress(OSError, AttributeError):  # not glibc: nothing to trim
                 self.trim = ctypes.CDLL("libc.so.6").malloc_trim
-            except (OSError, AttributeError):  # not glibc
-                self.trim = None
 
     def after_step(self, step: int) -> None:
         if self.trim is not None and step % self.every == 0:
