@@ -163,3 +163,27 @@ def test_too_long_is_counted_not_silently_cut():
         encoder(max_length=250)(
             sample(0, conversations=[{"from": "human", "value": "<image>\nq"}, {"from": "gpt", "value": "x" * 100}])
         )
+
+
+def test_a_source_indexed_once_is_read_back_for_the_same_key(tmp_path):
+    path = write_bad_manifest(tmp_path)
+    calls = []
+
+    def counting(record):
+        calls.append(record["id"])
+        return encoder()(record)
+
+    sources = [DataSource(str(path), str(tmp_path))]
+    first = prepare(sources, counting, tmp_path / "cache", 0.5, progress=False, index_key="k1")
+    assert len(calls) == 7 and len(list((tmp_path / "cache").glob("*.index.npz"))) == 1
+    again = prepare(sources, counting, tmp_path / "cache", 0.5, progress=False, index_key="k1")
+    assert len(calls) == 7  # nothing checked or tokenised again
+    for name in ("source", "offset", "length", "has_image"):
+        assert np.array_equal(getattr(first, name), getattr(again, name))
+    assert (again.bad, again.total) == (first.bad, first.total)
+    assert dict(again.bad) == {"unreadable": 1, "image": 1, "rec": 1, "too_long": 1}
+    prepare(sources, counting, tmp_path / "cache", 0.5, progress=False, index_key="k2")  # another tokenizer
+    assert len(calls) == 14
+    path.write_text(json.dumps(sample(0)) + "\n")  # the manifest changed
+    changed = prepare(sources, counting, tmp_path / "cache", 0.5, progress=False, index_key="k1")
+    assert (len(changed), changed.total, len(calls)) == (1, 1, 15)

@@ -3,13 +3,14 @@
 ``prepare`` reads every manifest once: each record is checked (:func:`allseeing.data.check.check_record`: JSON,
 roles, ``<image>`` markers, strict ReC, the image present and readable) and tokenised by spans to get its true
 length (image tokens included) under the length policy. Good records keep only their byte offset, length and
-modality in compact arrays, cached in the run's folder: a 30-million-record manifest does not live as Python dicts
-in every worker. Bad records are counted by reason and left out (never replaced by another sample); preparation
-stops when their share passes ``max_bad_fraction``.
+modality in compact arrays, cached in the run's folder (a resumed run reads them back): a 30-million-record
+manifest does not live as Python dicts in every worker. Bad records are counted by reason and left out (never
+replaced by another sample); preparation stops when their share passes ``max_bad_fraction``.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import os
@@ -91,43 +92,41 @@ def prepare(
     cache: str | Path,
     max_bad_fraction: float,
     progress: bool = True,
+    index_key: str | None = None,
 ) -> Prepared:
     """Validate, measure and index every record of ``sources`` (``DataSource``s).
 
     Args:
         encode_record: record -> :class:`Encoded` (raises :class:`SampleTooLongError` or ValueError when unusable).
-        cache: a folder for converted manifests.
+        cache: a folder for converted manifests and, with ``index_key``, for each source's index.
+        index_key: what the lengths depend on (tokenizer, template, length limit and policy; see
+            :func:`encoder_key`). With it, a source indexed before with the same key, manifest file and image folder
+            is read back from the cache instead of checked and tokenised again, so a resumed run starts at once.
     """
     cache = Path(cache)
     cache.mkdir(parents=True, exist_ok=True)
-    paths, roots, ratios = [], [], []
-    source_ids, offsets, lengths, images = array("i"), array("q"), array("i"), array("b")
-    bad: Counter = Counter()
-    total = 0
+    paths, roots, ratios, indexes = [], [], [], []
     image_checks: dict[str, ImageCache] = {}
-    for number, spec in enumerate(sources):
+    for spec in sources:
         jsonl = as_jsonl(Path(spec.path), cache)
         paths.append(str(jsonl))
         roots.append(spec.image_root)
         ratios.append(spec.ratio)
         # One cache per image folder: the task manifests of one dataset share their images; each is opened once.
         image_check = image_checks.setdefault(spec.image_root, ImageCache(Path(spec.image_root)))
-        with jsonl.open("rb") as handle:
-            offset = 0
-            for line in tqdm(handle, desc=f"preparing {Path(spec.path).name}", unit="record", disable=not progress):
-                start, offset = offset, offset + len(line)
-                if not line.strip():
-                    continue
-                total += 1
-                reason = _problem(line, image_check, encode_record)
-                if isinstance(reason, str):
-                    bad[reason] += 1
-                    continue
-                encoded, has_image = reason
-                source_ids.append(number)
-                offsets.append(start)
-                lengths.append(len(encoded.input_ids))
-                images.append(has_image)
+        stored = None
+        if index_key is not None:
+            key = hashlib.sha1(f"{_fingerprint(jsonl)}:{Path(spec.image_root).resolve()}:{index_key}".encode())
+            stored = cache / f"{jsonl.stem}-{key.hexdigest()[:12]}.index.npz"
+        if stored is not None and stored.exists():
+            indexes.append(_SourceIndex.load(stored))
+            continue
+        index = _index_source(jsonl, spec.path, image_check, encode_record, progress)
+        if stored is not None:
+            index.save(stored)
+        indexes.append(index)
+    bad = sum((index.bad for index in indexes), Counter())
+    total = sum(index.total for index in indexes)
     if total and sum(bad.values()) / total > max_bad_fraction:
         raise DataError(
             f"{sum(bad.values())} of {total} records are unusable ({dict(bad)}), more than max_bad_fraction "
@@ -137,7 +136,63 @@ def prepare(
         paths,
         roots,
         ratios,
-        np.frombuffer(source_ids, dtype=np.int32).copy(),
+        np.concatenate([np.full(len(index.offset), n, dtype=np.int32) for n, index in enumerate(indexes)]),
+        np.concatenate([index.offset for index in indexes]),
+        np.concatenate([index.length for index in indexes]),
+        np.concatenate([index.has_image for index in indexes]),
+        bad,
+        total,
+    )
+
+
+@dataclass
+class _SourceIndex:
+    """One source's good records (byte offset, length, image or not) and its bad-record counts."""
+
+    offset: np.ndarray
+    length: np.ndarray
+    has_image: np.ndarray
+    bad: Counter
+    total: int
+
+    def save(self, path: Path) -> None:
+        partial = path.with_name(f"{path.name}.partial-{os.getpid()}.npz")  # atomic: several ranks may write
+        np.savez(
+            partial,
+            offset=self.offset,
+            length=self.length,
+            has_image=self.has_image,
+            counts=np.array(json.dumps({"bad": dict(self.bad), "total": self.total})),
+        )
+        partial.replace(path)
+
+    @classmethod
+    def load(cls, path: Path) -> _SourceIndex:
+        with np.load(path) as stored:
+            counts = json.loads(str(stored["counts"]))
+            return cls(stored["offset"], stored["length"], stored["has_image"], Counter(counts["bad"]), counts["total"])
+
+
+def _index_source(jsonl: Path, name: str, image_check: ImageCache, encode_record, progress: bool) -> _SourceIndex:
+    offsets, lengths, images = array("q"), array("i"), array("b")
+    bad: Counter = Counter()
+    total = 0
+    with jsonl.open("rb") as handle:
+        offset = 0
+        for line in tqdm(handle, desc=f"preparing {Path(name).name}", unit="record", disable=not progress):
+            start, offset = offset, offset + len(line)
+            if not line.strip():
+                continue
+            total += 1
+            reason = _problem(line, image_check, encode_record)
+            if isinstance(reason, str):
+                bad[reason] += 1
+                continue
+            encoded, has_image = reason
+            offsets.append(start)
+            lengths.append(len(encoded.input_ids))
+            images.append(has_image)
+    return _SourceIndex(
         np.frombuffer(offsets, dtype=np.int64).copy(),
         np.frombuffer(lengths, dtype=np.int32).copy(),
         np.frombuffer(images, dtype=np.int8).astype(bool),
@@ -218,6 +273,15 @@ def collate(samples: list[dict], pad_id: int, pixel_values) -> dict:
     if images:
         batch["pixel_values"] = pixel_values(images)
     return batch
+
+
+def encoder_key(processor, policy: str) -> str:
+    """What a record's encoded length depends on: the tokenizer, the template, the image tokens, the length limit
+    and policy (the key of :func:`prepare`'s cached index)."""
+    settings = json.dumps(
+        [processor.tokenizer.backend_tokenizer.to_str(), dataclasses.asdict(processor.config), policy], sort_keys=True
+    )
+    return hashlib.sha1(settings.encode()).hexdigest()
 
 
 def encoder_for(processor, max_length: int, policy: str):

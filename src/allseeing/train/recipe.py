@@ -26,7 +26,7 @@ import torch.distributed as dist
 from tqdm import tqdm
 from transformers import LlavaForConditionalGeneration
 
-from allseeing.data.dataset import SampleDataset, collate, encoder_for, prepare
+from allseeing.data.dataset import SampleDataset, collate, encoder_for, encoder_key, prepare
 from allseeing.data.manifest import iter_records
 from allseeing.data.sampler import MicroBatches, total_steps
 from allseeing.data.tokenize import IGNORE_INDEX
@@ -180,7 +180,14 @@ def train(config: TrainConfig, progress: bool = True) -> dict:
         (output / "config.json").write_text(json.dumps(config.to_json(), indent=2) + "\n", encoding="utf-8")
 
     encode_record = encoder_for(processor, config.max_length, config.length_policy)
-    prepared = prepare(config.data, encode_record, output / "cache", config.max_bad_fraction, progress and rank == 0)
+    prepared = prepare(
+        config.data,
+        encode_record,
+        output / "cache",
+        config.max_bad_fraction,
+        progress and rank == 0,
+        index_key=encoder_key(processor, config.length_policy),
+    )
     steps = total_steps(prepared, config.global_batch, config.epochs)
     end = min(steps, config.max_steps) if config.max_steps else steps
 
