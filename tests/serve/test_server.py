@@ -69,7 +69,7 @@ def test_region_reference_and_request_errors(tiny_model):
             request(server, "/api/region", body=b'{"session": "%s", "box": [0, 0, NaN, 9]}' % session.encode())[0]
             == 400
         )
-        assert request(server, "/api/region", json_body={"session": "nope", "box": [0, 0, 9, 9]})[0] == 409
+        assert request(server, "/api/region", json_body={"session": "nope", "box": [0, 0, 9, 9]})[0] == 404
         assert request(server, "/api/ask", body=b"{not json")[0] == 400
         assert request(server, "/api/ask", json_body={"session": session, "message": " "})[0] == 400
         status, body = request(server, "/api/ask", json_body={"session": session, "message": "hi", "mode": "x"})
@@ -93,6 +93,16 @@ def test_an_answer_streams_then_arrives_whole_and_joins_the_history(tiny_model):
         assert chat.history == [("<image>\nWhat is here?", final["answer"])]
         assert json.loads(request(server, "/api/reset", json_body={"session": session})[1]) == {"ok": True}
         assert chat.history == []
+
+
+def test_a_question_to_a_chat_still_answering_is_refused_not_interleaved(tiny_model):
+    with running_demo(*tiny_model) as server:
+        session = json.loads(request(server, "/api/session?sample=scene-1")[1])["session"]
+        chat = server.app.store.get(session)
+        with chat.lock:  # as while another request of this chat is generating
+            final = events(request(server, "/api/ask", json_body={"session": session, "message": "hi"})[1])[-1]
+        assert final == {"event": "error", "message": "this chat is still answering the previous question"}
+        assert chat.chat.history == []
 
 
 def test_a_conversation_longer_than_the_context_is_refused_in_the_page(tiny_model):

@@ -30,7 +30,7 @@ from urllib.parse import parse_qs, urlsplit
 from PIL import Image
 
 from allseeing.data.image import ImageError, image_from_bytes
-from allseeing.serve.sessions import SessionError, SessionStore
+from allseeing.serve.sessions import SessionError, SessionStore, UnknownSessionError
 from allseeing.serve.views import MODES, answer_view, data_url, instruction, region_reference
 
 STATIC = {
@@ -128,8 +128,8 @@ class Handler(BaseHTTPRequestHandler):
                 raise RequestError(HTTPStatus.NOT_FOUND, f"no endpoint {url.path}")
         except RequestError as error:
             self._json(error.status, {"error": str(error)})
-        except SessionError as error:
-            self._json(HTTPStatus.CONFLICT, {"error": str(error)})
+        except UnknownSessionError as error:
+            self._json(HTTPStatus.NOT_FOUND, {"error": str(error)})
 
     def _ask(self, payload: dict[str, Any]) -> None:
         app = self.server.app
@@ -150,7 +150,7 @@ class Handler(BaseHTTPRequestHandler):
             self._event("answer", question=question, answer=answer.text, **answer_view(session.image, answer.document))
         except (BrokenPipeError, ConnectionResetError):
             pass  # the page went away; the unfinished turn was not added to the history
-        except (SessionError, ValueError) as error:  # a busy session; a conversation longer than the context
+        except (SessionError, ValueError) as error:  # a chat still answering; a conversation longer than the context
             self._event("error", message=str(error))
         except Exception as error:  # the server boundary: report any failure in the page and keep serving
             traceback.print_exc(file=sys.stderr)

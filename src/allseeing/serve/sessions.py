@@ -22,7 +22,11 @@ from allseeing.model.processor import Processor
 
 
 class SessionError(LookupError):
-    """An unknown or busy session; the message is shown to the user."""
+    """A session that cannot take the request; the message is shown to the user."""
+
+
+class UnknownSessionError(SessionError):
+    """No such session (never made, or forgotten to make room for newer ones)."""
 
 
 @dataclass
@@ -62,7 +66,7 @@ class SessionStore:
         with self._store_lock:
             session = self._sessions.get(session_id) if isinstance(session_id, str) else None
             if session is None:
-                raise SessionError("unknown session: choose or upload an image to start a new chat")
+                raise UnknownSessionError("unknown session: choose or upload an image to start a new chat")
             self._sessions.move_to_end(session_id)
             return session
 
