@@ -262,7 +262,8 @@ def iou(a: Box, b: Box) -> float:
 def drawable(box: Box, size: Size, frame: str | Frame = DEFAULT_FRAME) -> tuple[float, float, float, float]:
     """Pixel rectangle to draw for a box, even an invalid one: corners ordered, clipped to the image.
 
-    The only place boxes are clamped; data and metrics always see boxes as written.
+    The only place boxes are clamped (overlays, and the demo's boxes a user drags); data and metrics always see
+    boxes as written.
     """
     width, height = _check_size(size)
     ordered = (min(box[0], box[2]), min(box[1], box[3]), max(box[0], box[2]), max(box[1], box[3]))

@@ -32,16 +32,10 @@ def instruction(message: str, mode: str) -> str:
 
 
 def region_reference(pixel_box: list[float], size: tuple[int, int]) -> str:
-    """``<ref>region</ref><box>[[x1, y1, x2, y2]]</box>`` for a box drawn on the image (square999, as upstream)."""
-    width, height = size
-    x1, y1, x2, y2 = (float(v) for v in pixel_box)
-    clamped = (
-        min(max(min(x1, x2), 0.0), width),
-        min(max(min(y1, y2), 0.0), height),
-        min(max(max(x1, x2), 0.0), width),
-        min(max(max(y1, y2), 0.0), height),
-    )
-    return object_mention("region", [box_frames.encode(clamped, size)])
+    """``<ref>region</ref><box>[[x1, y1, x2, y2]]</box>`` for a box drawn on the image (square999, as upstream);
+    a box dragged right to left or past the border is ordered and clipped to the image first."""
+    clipped = box_frames.drawable(tuple(float(v) for v in pixel_box), size, "pixel")
+    return object_mention("region", [box_frames.encode(clipped, size)])
 
 
 def answer_view(image: Image.Image, document: ReCDocument) -> dict[str, Any]:
