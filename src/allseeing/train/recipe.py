@@ -115,6 +115,11 @@ def lr_factor(step: int, total: int, warmup_ratio: float, schedule: str) -> floa
     return 0.5 * (1.0 + math.cos(math.pi * min(progress, 1.0)))
 
 
+def trained_token_count(labels: torch.Tensor) -> int:
+    """Tokens a batch trains: labels after the first position (they shift by one) that are not IGNORE_INDEX."""
+    return int((labels[:, 1:] != IGNORE_INDEX).sum())
+
+
 def token_loss_sum(model, batch: dict) -> tuple[torch.Tensor, int]:
     """Summed next-token cross-entropy over the trained tokens of a micro-batch, and their count."""
     labels = batch.pop("labels")
@@ -123,7 +128,7 @@ def token_loss_sum(model, batch: dict) -> tuple[torch.Tensor, int]:
     loss = torch.nn.functional.cross_entropy(
         logits[:, :-1].reshape(-1, logits.shape[-1]), shifted.reshape(-1), ignore_index=IGNORE_INDEX, reduction="sum"
     )
-    return loss, int((shifted != IGNORE_INDEX).sum())
+    return loss, trained_token_count(labels)
 
 
 class CpuMemory:
@@ -244,14 +249,14 @@ def train(config: TrainConfig, progress: bool = True) -> dict:
         # Restored only now: starting the loader's iterator draws from the global generator, and the next draws
         # (dropout) must be those the uninterrupted run made after the checkpoint.
         checkpoint.set_rng_state(state["rng"])
-    last_loss = None
+    last_loss, weights = None, None
     for step in range(start, end):
         began = time.perf_counter()
         chunk = [next(micro_batches) for _ in range(accumulation)]
         # [trained tokens, all tokens] of the whole global batch, summed over the processes
         counts = torch.tensor(
             [
-                sum(int((b["labels"][:, 1:] != IGNORE_INDEX).sum()) for b in chunk),
+                sum(trained_token_count(b["labels"]) for b in chunk),
                 sum(int(b["attention_mask"].sum()) for b in chunk),
             ],
             dtype=torch.float64,
@@ -307,8 +312,8 @@ def train(config: TrainConfig, progress: bool = True) -> dict:
     bar.close()
     if log:
         log.close()
-    weights = engine.model_state() if end > start else None
     if rank == 0 and end > start:
-        # The final folder is always a plain model: LoRA adapters are merged into the weights.
+        # The last step always writes a checkpoint, so ``weights`` are already the final ones gathered from the
+        # shards (None when unsharded). The final folder is always a plain model: LoRA adapters are merged in.
         save_model(model.merge_and_unload() if config.lora_rank else model, processor, output / "final", weights)
     return {**summary, "final_loss": last_loss, "output": str(output)}
