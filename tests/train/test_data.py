@@ -187,3 +187,22 @@ def test_a_source_indexed_once_is_read_back_for_the_same_key(tmp_path):
     path.write_text(json.dumps(sample(0)) + "\n")  # the manifest changed
     changed = prepare(sources, counting, tmp_path / "cache", 0.5, progress=False, index_key="k1")
     assert (len(changed), changed.total, len(calls)) == (1, 1, 15)
+
+
+def test_workers_over_byte_ranges_give_the_same_index(tmp_path, monkeypatch):
+    import allseeing.data.dataset as dataset
+
+    bad = write_bad_manifest(tmp_path)
+    good = tmp_path / "good.jsonl"
+    good.write_text("".join(json.dumps(sample(i)) + "\n" for i in range(40)))
+    empty = tmp_path / "empty.jsonl"
+    empty.write_text("")
+    sources = [DataSource(str(p), str(tmp_path)) for p in (bad, empty, good)]
+    alone = prepare(sources, encoder(), tmp_path / "cache", 0.5, progress=False)
+    monkeypatch.setattr(dataset, "RANGE_BYTES", 100)  # a range of about one record: every boundary is exercised
+    assert len(dataset._ranges(str(good))) > 20
+    spread = prepare(sources, encoder(), tmp_path / "cache", 0.5, progress=False, workers=2)
+    for name in ("source", "offset", "length", "has_image"):
+        assert np.array_equal(getattr(alone, name), getattr(spread, name))
+    assert (spread.bad, spread.total) == (alone.bad, alone.total) and spread.total == 50
+    assert [spread.read(i)["id"] for i in range(len(spread))][-40:] == [f"s{i}" for i in range(40)]

@@ -84,3 +84,25 @@ def test_the_cli_reports_bad_data(train_data, tmp_path, capsys):
     )
     assert code == 1
     assert "records are unusable ({'too_long':" in capsys.readouterr().err
+
+
+def test_a_time_boxed_run_stops_in_time_with_the_schedule_annealed(train_data, tmp_path):
+    out = tmp_path / "boxed"
+    # 0.3 s of training; the epochs would take thousands of steps
+    summary = train(load_config(CONFIG, overrides(train_data, out, "epochs=500", "max_minutes=0.005")), progress=False)
+    assert 1 <= summary["last_step"] < summary["steps"] and summary["minutes"] >= 0.005
+    log = [json.loads(line) for line in (out / "log.jsonl").read_text().splitlines()]
+    assert len(log) == summary["last_step"] and log[-1]["lr"] == 0.0  # the cosine ran to its end with the time
+    assert (out / f"checkpoint-{summary['last_step']}").is_dir() and (out / "final" / "model.safetensors").is_file()
+    again = train(load_config(CONFIG, overrides(train_data, out, "epochs=500", "max_minutes=0.005", "resume=true")))
+    assert again["last_step"] == summary["last_step"] and len((out / "log.jsonl").read_text().splitlines()) == len(log)
+
+
+def test_the_schedule_follows_time_when_it_is_ahead_of_the_steps():
+    from allseeing.train.recipe import Budget
+
+    assert Budget(100, None, elapsed=1e9).schedule_step(7) == 7 and not Budget(100, None, elapsed=1e9).exhausted
+    budget = Budget(100, max_minutes=2.0, elapsed=30.0)  # a quarter of the time
+    assert budget.schedule_step(10) == 25.0 and budget.schedule_step(40) == 40 and not budget.exhausted
+    budget.elapsed = 150.0
+    assert budget.schedule_step(60) == 100 and budget.exhausted

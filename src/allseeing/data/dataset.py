@@ -19,6 +19,7 @@ from array import array
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from itertools import pairwise
 from pathlib import Path
 
 import numpy as np
@@ -93,6 +94,7 @@ def prepare(
     max_bad_fraction: float,
     progress: bool = True,
     index_key: str | None = None,
+    workers: int = 0,
 ) -> Prepared:
     """Validate, measure and index every record of ``sources`` (``DataSource``s).
 
@@ -102,29 +104,29 @@ def prepare(
         index_key: what the lengths depend on (tokenizer, template, length limit and policy; see
             :func:`encoder_key`). With it, a source indexed before with the same key, manifest file and image folder
             is read back from the cache instead of checked and tokenised again, so a resumed run starts at once.
+        workers: processes that check and tokenise (0: this one). Each takes byte ranges of the manifests, so one
+            large manifest is spread over all of them; the index is the same for any number.
     """
     cache = Path(cache)
     cache.mkdir(parents=True, exist_ok=True)
-    paths, roots, ratios, indexes = [], [], [], []
-    image_checks: dict[str, ImageCache] = {}
+    paths, roots, ratios, stored = [], [], [], []
     for spec in sources:
         jsonl = as_jsonl(Path(spec.path), cache)
         paths.append(str(jsonl))
         roots.append(spec.image_root)
         ratios.append(spec.ratio)
-        # One cache per image folder: the task manifests of one dataset share their images; each is opened once.
-        image_check = image_checks.setdefault(spec.image_root, ImageCache(Path(spec.image_root)))
-        stored = None
+        key = None
         if index_key is not None:
-            key = hashlib.sha1(f"{_fingerprint(jsonl)}:{Path(spec.image_root).resolve()}:{index_key}".encode())
-            stored = cache / f"{jsonl.stem}-{key.hexdigest()[:12]}.index.npz"
-        if stored is not None and stored.exists():
-            indexes.append(_SourceIndex.load(stored))
-            continue
-        index = _index_source(jsonl, spec.path, image_check, encode_record, progress)
-        if stored is not None:
-            index.save(stored)
-        indexes.append(index)
+            digest = hashlib.sha1(f"{_fingerprint(jsonl)}:{Path(spec.image_root).resolve()}:{index_key}".encode())
+            key = cache / f"{jsonl.stem}-{digest.hexdigest()[:12]}.index.npz"
+        stored.append(key)
+    indexes: list[_SourceIndex | None] = [_SourceIndex.load(key) if key and key.exists() else None for key in stored]
+    todo = [n for n, index in enumerate(indexes) if index is None]
+    made = _index_sources([(paths[n], roots[n]) for n in todo], encode_record, workers, progress)
+    for n, index in zip(todo, made, strict=True):
+        if stored[n] is not None:
+            index.save(stored[n])
+        indexes[n] = index
     bad = sum((index.bad for index in indexes), Counter())
     total = sum(index.total for index in indexes)
     if total and sum(bad.values()) / total > max_bad_fraction:
@@ -147,7 +149,7 @@ def prepare(
 
 @dataclass
 class _SourceIndex:
-    """One source's good records (byte offset, length, image or not) and its bad-record counts."""
+    """One source's (or one byte range's) good records: byte offset, length, image or not; its bad-record counts."""
 
     offset: np.ndarray
     length: np.ndarray
@@ -172,33 +174,103 @@ class _SourceIndex:
             counts = json.loads(str(stored["counts"]))
             return cls(stored["offset"], stored["length"], stored["has_image"], Counter(counts["bad"]), counts["total"])
 
+    @classmethod
+    def join(cls, parts: list[_SourceIndex]) -> _SourceIndex:
+        return cls(  # an empty manifest has no parts
+            np.concatenate([np.zeros(0, np.int64), *(part.offset for part in parts)]),
+            np.concatenate([np.zeros(0, np.int32), *(part.length for part in parts)]),
+            np.concatenate([np.zeros(0, bool), *(part.has_image for part in parts)]),
+            sum((part.bad for part in parts), Counter()),
+            sum(part.total for part in parts),
+        )
 
-def _index_source(jsonl: Path, name: str, image_check: ImageCache, encode_record, progress: bool) -> _SourceIndex:
-    offsets, lengths, images = array("q"), array("i"), array("b")
-    bad: Counter = Counter()
-    total = 0
-    with jsonl.open("rb") as handle:
-        offset = 0
-        for line in tqdm(handle, desc=f"preparing {Path(name).name}", unit="record", disable=not progress):
-            start, offset = offset, offset + len(line)
-            if not line.strip():
-                continue
-            total += 1
-            reason = _problem(line, image_check, encode_record)
-            if isinstance(reason, str):
-                bad[reason] += 1
-                continue
-            encoded, has_image = reason
-            offsets.append(start)
-            lengths.append(len(encoded.input_ids))
-            images.append(has_image)
-    return _SourceIndex(
-        np.frombuffer(offsets, dtype=np.int64).copy(),
-        np.frombuffer(lengths, dtype=np.int32).copy(),
-        np.frombuffer(images, dtype=np.int8).astype(bool),
-        bad,
-        total,
+
+RANGE_BYTES = 4 << 20  # the work of one indexing task: about 10,000 records of a synthetic manifest
+
+
+def _index_sources(sources: list[tuple[str, str]], encode_record, workers: int, progress: bool) -> list[_SourceIndex]:
+    """The index of each (JSONL path, image root), its byte ranges checked in ``workers`` processes.
+
+    The ranges go through a DataLoader (no batching, results in order), which forks workers that inherit
+    ``encode_record`` as it is; each worker opens each image it checks once.
+    """
+    ranges = [(n, path, root, start, end) for n, (path, root) in enumerate(sources) for start, end in _ranges(path)]
+    loader = torch.utils.data.DataLoader(
+        _RangeIndexer(ranges, encode_record), batch_size=None, num_workers=workers, collate_fn=_unchanged
     )
+    parts: list[list[_SourceIndex]] = [[] for _ in sources]
+    with tqdm(
+        total=sum(end - start for *_, start, end in ranges),
+        desc="preparing data",
+        unit="B",
+        unit_scale=True,
+        disable=not progress,
+    ) as bar:
+        for (n, _, _, start, end), part in zip(ranges, loader, strict=True):
+            parts[n].append(part)
+            bar.update(end - start)
+    return [_SourceIndex.join(found) for found in parts]
+
+
+def _unchanged(part):
+    return part
+
+
+def _ranges(path: str) -> list[tuple[int, int]]:
+    """Byte ranges of about RANGE_BYTES that cover the file, each starting at a line."""
+    size = os.path.getsize(path)
+    bounds = [0]
+    with open(path, "rb") as handle:
+        while bounds[-1] + RANGE_BYTES < size:
+            handle.seek(bounds[-1] + RANGE_BYTES)
+            handle.readline()  # to the start of the next line
+            bounds.append(handle.tell())
+    bounds.append(size)
+    return [(start, end) for start, end in pairwise(bounds) if end > start]
+
+
+class _RangeIndexer(torch.utils.data.Dataset):
+    """Item i: the index of the i-th byte range (records checked and tokenised)."""
+
+    def __init__(self, ranges: list[tuple[int, str, str, int, int]], encode_record) -> None:
+        self.ranges = ranges
+        self.encode_record = encode_record
+        self.images: dict[str, ImageCache] = {}
+
+    def __len__(self) -> int:
+        return len(self.ranges)
+
+    def __getitem__(self, item: int) -> _SourceIndex:
+        _, path, root, start, end = self.ranges[item]
+        # One cache per image folder: the task manifests of one dataset share their images.
+        images = self.images.setdefault(root, ImageCache(Path(root)))
+        offsets, lengths, has_image = array("q"), array("i"), array("b")
+        bad: Counter = Counter()
+        total = 0
+        with open(path, "rb") as handle:
+            handle.seek(start)
+            offset = start
+            while offset < end:
+                line = handle.readline()
+                line_start, offset = offset, offset + len(line)
+                if not line.strip():
+                    continue
+                total += 1
+                reason = _problem(line, images, self.encode_record)
+                if isinstance(reason, str):
+                    bad[reason] += 1
+                    continue
+                encoded, image = reason
+                offsets.append(line_start)
+                lengths.append(len(encoded.input_ids))
+                has_image.append(image)
+        return _SourceIndex(
+            np.frombuffer(offsets, dtype=np.int64).copy(),
+            np.frombuffer(lengths, dtype=np.int32).copy(),
+            np.frombuffer(has_image, dtype=np.int8).astype(bool),
+            bad,
+            total,
+        )
 
 
 def _problem(line: bytes, images: ImageCache, encode_record) -> str | tuple[Encoded, bool]:

@@ -62,6 +62,10 @@ class TrainConfig:
     schedule: str = "cosine"  # cosine | constant
     epochs: float = 1.0
     max_steps: int | None = None  # stop early at this step (the schedule still spans the epochs), as upstream did
+    # A time box (a lent GPU, a night): stop after this many minutes of training, summed over resumes. The schedule
+    # then follows the elapsed share of the time whenever it is ahead of the share of steps, so the run ends with the
+    # learning rate annealed; epochs only bound the run.
+    max_minutes: float | None = None
     adam_betas: tuple[float, float] = (0.9, 0.999)
     adam_eps: float = 1e-8
     max_grad_norm: float | None = 1.0
@@ -101,6 +105,8 @@ class TrainConfig:
             raise ConfigError("LoRA runs use engine=ddp (the adapters are small; FSDP2 with peft is not supported)")
         if self.schedule not in ("cosine", "constant"):
             raise ConfigError(f"schedule must be cosine or constant, got {self.schedule!r}")
+        if self.max_minutes is not None and self.max_minutes <= 0:
+            raise ConfigError(f"max_minutes must be positive, got {self.max_minutes}")
         if not self.data:
             raise ConfigError("no data: give at least one manifest under 'data'")
         return self

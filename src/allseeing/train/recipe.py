@@ -105,7 +105,7 @@ def for_training(processor: Processor, config: TrainConfig) -> Processor:
     return Processor(processor.tokenizer, settings)
 
 
-def lr_factor(step: int, total: int, warmup_ratio: float, schedule: str) -> float:
+def lr_factor(step: float, total: int, warmup_ratio: float, schedule: str) -> float:
     warmup = math.ceil(total * warmup_ratio)
     if step < warmup:
         return (step + 1) / warmup
@@ -113,6 +113,29 @@ def lr_factor(step: int, total: int, warmup_ratio: float, schedule: str) -> floa
         return 1.0
     progress = (step - warmup) / max(1, total - warmup)
     return 0.5 * (1.0 + math.cos(math.pi * min(progress, 1.0)))
+
+
+class Budget:
+    """Where a run stands in its schedule: its step, or with a time box its elapsed time if that is further on.
+
+    ``elapsed`` is the training time so far (resumes included), set each step to the mean over the processes so
+    that every process sees the same learning rate and stops at the same step.
+    """
+
+    def __init__(self, steps: int, max_minutes: float | None, elapsed: float = 0.0) -> None:
+        self.steps = steps
+        self.limit = max_minutes * 60 if max_minutes else None
+        self.elapsed = elapsed
+
+    def schedule_step(self, step: int) -> float:
+        """The step the learning-rate schedule is at: the real one, or the time's share of all steps if greater."""
+        if self.limit is None:
+            return step
+        return max(step, min(self.elapsed / self.limit, 1.0) * self.steps)
+
+    @property
+    def exhausted(self) -> bool:
+        return self.limit is not None and self.elapsed >= self.limit
 
 
 def trained_token_count(labels: torch.Tensor) -> int:
@@ -192,6 +215,7 @@ def train(config: TrainConfig, progress: bool = True) -> dict:
         config.max_bad_fraction,
         progress and rank == 0,
         index_key=encoder_key(processor, config.length_policy),
+        workers=config.num_workers,
     )
     steps = total_steps(prepared, config.global_batch, config.epochs)
     end = min(steps, config.max_steps) if config.max_steps else steps
@@ -204,15 +228,19 @@ def train(config: TrainConfig, progress: bool = True) -> dict:
         eps=config.adam_eps,
         weight_decay=config.weight_decay,
     )
-    scheduler = torch.optim.lr_scheduler.LambdaLR(
-        optimizer, lambda step: lr_factor(step, steps, config.warmup_ratio, config.schedule)
-    )
     start, state = 0, None
     if done:
         state = checkpoint.load_state(done[-1])
+        start = state["step"]
+    budget = Budget(steps, config.max_minutes, state.get("elapsed_s", 0.0) if state else 0.0)
+    if budget.exhausted:
+        end = start  # the time box was used up before this resume
+    scheduler = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda step: lr_factor(budget.schedule_step(step), steps, config.warmup_ratio, config.schedule)
+    )
+    if state is not None:
         engine.load_optimizer_state(optimizer, state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])
-        start = state["step"]
     dataset = SampleDataset(prepared, encode_record, processor.pixel_values, config.flip_probability, config.seed)
     batches = MicroBatches(
         prepared,
@@ -249,21 +277,24 @@ def train(config: TrainConfig, progress: bool = True) -> dict:
         # Restored only now: starting the loader's iterator draws from the global generator, and the next draws
         # (dropout) must be those the uninterrupted run made after the checkpoint.
         checkpoint.set_rng_state(state["rng"])
-    last_loss, weights = None, None
+    last_loss, weights, step = None, None, start
+    clock = time.perf_counter() - budget.elapsed  # training time counts on from the checkpoint's
     for step in range(start, end):
         began = time.perf_counter()
         chunk = [next(micro_batches) for _ in range(accumulation)]
-        # [trained tokens, all tokens] of the whole global batch, summed over the processes
+        # [trained tokens, all tokens] of the whole global batch and the elapsed time, summed over the processes
+        # (the time divided by their number first: its sum is the mean, the same everywhere)
         counts = torch.tensor(
             [
                 sum(trained_token_count(b["labels"]) for b in chunk),
                 sum(int(b["attention_mask"].sum()) for b in chunk),
+                (time.perf_counter() - clock) / world,
             ],
             dtype=torch.float64,
         )
         if world > 1:
             dist.all_reduce(counts)
-        tokens = counts[0]
+        tokens, budget.elapsed = counts[0], float(counts[2])
         loss_total = torch.zeros((), dtype=torch.float64)
         for index, batch in enumerate(chunk):
             batch = {k: v.to(device) for k, v in batch.items()}
@@ -282,7 +313,8 @@ def train(config: TrainConfig, progress: bool = True) -> dict:
             dist.all_reduce(loss_total)
         last_loss = float(loss_total / tokens)
         seconds = time.perf_counter() - began
-        if log and (step % config.log_every == 0 or step == end - 1):
+        finished = step + 1 == end or budget.exhausted
+        if log and (step % config.log_every == 0 or finished):
             entry = {
                 "step": step + 1,
                 "loss": round(last_loss, 6),
@@ -295,7 +327,7 @@ def train(config: TrainConfig, progress: bool = True) -> dict:
             log.flush()
         bar.set_postfix(loss=f"{last_loss:.4f}", lr=f"{scheduler.get_last_lr()[0]:.2e}")
         bar.update()
-        if (step + 1) % config.save_every == 0 or step + 1 == end:
+        if (step + 1) % config.save_every == 0 or finished:
             weights, optimizer_state = engine.model_state(), engine.optimizer_state(optimizer)  # collective if sharded
             if rank == 0:
                 checkpoint.save(
@@ -304,16 +336,25 @@ def train(config: TrainConfig, progress: bool = True) -> dict:
                     partial(write_weights, model, processor, config=config, weights=weights),
                     optimizer_state,
                     scheduler,
-                    {"summary": summary},
+                    {"summary": summary, "elapsed_s": budget.elapsed},
                     config.keep_checkpoints,
                 )
             if world > 1:
                 dist.barrier()
+        if finished:
+            step += 1
+            break
     bar.close()
     if log:
         log.close()
-    if rank == 0 and end > start:
+    if rank == 0 and step > start:
         # The last step always writes a checkpoint, so ``weights`` are already the final ones gathered from the
         # shards (None when unsharded). The final folder is always a plain model: LoRA adapters are merged in.
         save_model(model.merge_and_unload() if config.lora_rank else model, processor, output / "final", weights)
-    return {**summary, "final_loss": last_loss, "output": str(output)}
+    return {
+        **summary,
+        "last_step": step,
+        "minutes": round(budget.elapsed / 60, 2),
+        "final_loss": last_loss,
+        "output": str(output),
+    }
