@@ -25,7 +25,7 @@ from allseeing.data.dataset import SampleDataset, collate, encoder_for, prepare
 from allseeing.data.sampler import MicroBatches
 from allseeing.data.synth.generate import generate
 from allseeing.train.config import DataSource, load_config
-from allseeing.train.recipe import initial_model, set_trainable, token_loss_sum
+from allseeing.train.recipe import initial_model, set_trainable, summed_loss
 
 
 def main() -> None:
@@ -73,7 +73,7 @@ def main() -> None:
             for batch in batches:
                 batch = dict(batch)
                 with torch.autocast("cpu", dtype=autocast) if autocast else torch.autocast("cpu", enabled=False):
-                    loss, count = token_loss_sum(model, batch)
+                    loss, count = summed_loss(model, batch)
                     (loss / count).backward()
                 optimizer.step()
                 optimizer.zero_grad()

@@ -32,7 +32,7 @@ from allseeing.data.synth.generate import text_corpus
 from allseeing.data.tokenize import IGNORE_INDEX
 from allseeing.model.build import new_model
 from allseeing.model.presets import PRESETS, ModelPreset
-from allseeing.train.recipe import set_trainable, token_loss_sum
+from allseeing.train.recipe import set_trainable, summed_loss
 
 DATASHEET_BF16_TFLOPS = 989.0  # H100 / H200 SXM, dense
 LLM_SHAPES = {
@@ -134,7 +134,7 @@ def main() -> None:
     def step() -> float:
         start = time.perf_counter()
         with torch.autocast(torch.device(args.device).type, dtype=torch.bfloat16):
-            loss, count = token_loss_sum(model, {**batch, "labels": labels})
+            loss, count = summed_loss(model, {**batch, "labels": labels})
             (loss / count).backward()
         torch.nn.utils.clip_grad_norm_(trainable, 1.0)
         optimizer.step()

@@ -106,3 +106,22 @@ def test_the_schedule_follows_time_when_it_is_ahead_of_the_steps():
     assert budget.schedule_step(10) == 25.0 and budget.schedule_step(40) == 40 and not budget.exhausted
     budget.elapsed = 150.0
     assert budget.schedule_step(60) == 100 and budget.exhausted
+
+
+def test_sample_weighting_averages_each_samples_mean_token_loss():
+    from types import SimpleNamespace
+
+    from allseeing.train.recipe import summed_loss
+
+    logits = torch.log(torch.tensor([[0.5, 0.25, 0.25]] * 4)).repeat(2, 1, 1)  # 2 samples x 4 positions x 3 ids
+
+    def model(**_):
+        return SimpleNamespace(logits=logits)
+
+    # sample 0 trains 3 tokens (ids 0, 1, 1), sample 1 one token (id 0); labels shift by one position
+    labels = torch.tensor([[-100, 0, 1, 1], [-100, -100, -100, 0]])
+    log2, log4 = torch.log(torch.tensor(2.0)), torch.log(torch.tensor(4.0))
+    total, count = summed_loss(model, {"labels": labels.clone()}, "token")
+    assert count == 4 and float(total) == pytest.approx(float(2 * log2 + 2 * log4))
+    total, count = summed_loss(model, {"labels": labels.clone()}, "sample")
+    assert count == 2 and float(total) == pytest.approx(float((log2 + 2 * log4) / 3 + log2))

@@ -66,6 +66,9 @@ class TrainConfig:
     # then follows the elapsed share of the time whenever it is ahead of the share of steps, so the run ends with the
     # learning rate annealed; epochs only bound the run.
     max_minutes: float | None = None
+    # the loss is a mean over the global batch's trained tokens (token) or over its samples, each sample's own mean
+    # token loss (sample: a 20-token box answer weighs as much as a 1,000-token scene graph)
+    loss_weighting: str = "token"
     adam_betas: tuple[float, float] = (0.9, 0.999)
     adam_eps: float = 1e-8
     max_grad_norm: float | None = 1.0
@@ -103,6 +106,8 @@ class TrainConfig:
             raise ConfigError(f"engine must be ddp or fsdp, got {self.engine!r}")
         if self.lora_rank and self.engine == "fsdp":
             raise ConfigError("LoRA runs use engine=ddp (the adapters are small; FSDP2 with peft is not supported)")
+        if self.loss_weighting not in ("token", "sample"):
+            raise ConfigError(f"loss_weighting must be token or sample, got {self.loss_weighting!r}")
         if self.schedule not in ("cosine", "constant"):
             raise ConfigError(f"schedule must be cosine or constant, got {self.schedule!r}")
         if self.max_minutes is not None and self.max_minutes <= 0:

@@ -2,9 +2,10 @@
 
 One readable loop on DDP or FSDP2 (:mod:`allseeing.train.distributed`), optionally with LoRA: each step trains
 on one global batch split into micro-batches (:mod:`allseeing.data.sampler`); the loss is the mean over every
-trained token of the global batch (the token count is summed across processes before the backward pass), so it
-does not depend on how the batch is split. Loss, learning rate, tokens/s and samples/s go to a progress bar and
-to ``log.jsonl``; checkpoints are atomic and ``resume=true`` continues from the last one on the same loss curve.
+trained token of the global batch, or with ``loss_weighting=sample`` over its samples (the count is summed across
+processes before the backward pass), so it does not depend on how the batch is split. Loss, learning rate,
+tokens/s and samples/s go to a progress bar and to ``log.jsonl``; checkpoints are atomic and ``resume=true``
+continues from the last one on the same loss curve.
 """
 
 from __future__ import annotations
@@ -143,15 +144,29 @@ def trained_token_count(labels: torch.Tensor) -> int:
     return int((labels[:, 1:] != IGNORE_INDEX).sum())
 
 
-def token_loss_sum(model, batch: dict) -> tuple[torch.Tensor, int]:
-    """Summed next-token cross-entropy over the trained tokens of a micro-batch, and their count."""
+def loss_units(labels: torch.Tensor, weighting: str) -> int:
+    """What the loss averages over: trained tokens (``token``), or samples with a trained token (``sample``)."""
+    if weighting == "token":
+        return trained_token_count(labels)
+    return int((labels[:, 1:] != IGNORE_INDEX).any(dim=1).sum())
+
+
+def summed_loss(model, batch: dict, weighting: str = "token") -> tuple[torch.Tensor, int]:
+    """A micro-batch's next-token cross-entropy summed over its units (:func:`loss_units`), and their count.
+
+    ``token``: the sum over trained tokens, so every token of the global batch weighs the same (a 1,000-token scene
+    graph outweighs a 20-token box fifty times). ``sample``: the sum over samples of each one's mean token loss, so
+    every sample weighs the same.
+    """
     labels = batch.pop("labels")
     logits = model(**batch).logits.float()
     shifted = labels[:, 1:]
-    loss = torch.nn.functional.cross_entropy(
-        logits[:, :-1].reshape(-1, logits.shape[-1]), shifted.reshape(-1), ignore_index=IGNORE_INDEX, reduction="sum"
-    )
-    return loss, trained_token_count(labels)
+    losses = torch.nn.functional.cross_entropy(
+        logits[:, :-1].reshape(-1, logits.shape[-1]), shifted.reshape(-1), ignore_index=IGNORE_INDEX, reduction="none"
+    ).view(shifted.shape)  # zero where ignored
+    if weighting == "sample":
+        losses = losses / (shifted != IGNORE_INDEX).sum(dim=1, keepdim=True).clamp(min=1)
+    return losses.sum(), loss_units(labels, weighting)
 
 
 class CpuMemory:
@@ -282,10 +297,11 @@ def train(config: TrainConfig, progress: bool = True) -> dict:
     for step in range(start, end):
         began = time.perf_counter()
         chunk = [next(micro_batches) for _ in range(accumulation)]
-        # [trained tokens, all tokens] of the whole global batch and the elapsed time, summed over the processes
-        # (the time divided by their number first: its sum is the mean, the same everywhere)
+        # [loss units, trained tokens, all tokens] of the whole global batch and the elapsed time, summed over the
+        # processes (the time divided by their number first: its sum is the mean, the same everywhere)
         counts = torch.tensor(
             [
+                sum(loss_units(b["labels"], config.loss_weighting) for b in chunk),
                 sum(trained_token_count(b["labels"]) for b in chunk),
                 sum(int(b["attention_mask"].sum()) for b in chunk),
                 (time.perf_counter() - clock) / world,
@@ -294,13 +310,13 @@ def train(config: TrainConfig, progress: bool = True) -> dict:
         )
         if world > 1:
             dist.all_reduce(counts)
-        tokens, budget.elapsed = counts[0], float(counts[2])
+        units, budget.elapsed = counts[0], float(counts[3])
         loss_total = torch.zeros((), dtype=torch.float64)
         for index, batch in enumerate(chunk):
             batch = {k: v.to(device) for k, v in batch.items()}
             with engine.gradient_sync(index == accumulation - 1), autocast:
-                loss_sum, _ = token_loss_sum(engine.module, batch)
-                (loss_sum * world / tokens.item()).backward()
+                loss_sum, _ = summed_loss(engine.module, batch, config.loss_weighting)
+                (loss_sum * world / units.item()).backward()
             loss_total += loss_sum.detach().double().cpu()
         if config.max_grad_norm:
             torch.nn.utils.clip_grad_norm_(trainable, config.max_grad_norm)
@@ -311,7 +327,7 @@ def train(config: TrainConfig, progress: bool = True) -> dict:
             memory.after_step(step + 1)
         if world > 1:
             dist.all_reduce(loss_total)
-        last_loss = float(loss_total / tokens)
+        last_loss = float(loss_total / units)
         seconds = time.perf_counter() - began
         finished = step + 1 == end or budget.exhausted
         if log and (step % config.log_every == 0 or finished):
@@ -319,8 +335,8 @@ def train(config: TrainConfig, progress: bool = True) -> dict:
                 "step": step + 1,
                 "loss": round(last_loss, 6),
                 "lr": scheduler.get_last_lr()[0],
-                "tokens_per_s": round(float(counts[1]) / seconds, 1),
-                "trained_tokens_per_s": round(float(tokens) / seconds, 1),
+                "tokens_per_s": round(float(counts[2]) / seconds, 1),
+                "trained_tokens_per_s": round(float(counts[1]) / seconds, 1),
                 "samples_per_s": round(config.global_batch / seconds, 2),
             }
             log.write(json.dumps(entry) + "\n")
