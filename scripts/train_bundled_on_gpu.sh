@@ -4,13 +4,14 @@
 #   OUT=gpu-out DEADLINE=520 SCENES=100000 scripts/train_bundled_on_gpu.sh
 #
 # Renders the synthetic world on all cores while the GPU runs benchmarks/train_mfu.py, then trains
-# configs/train/small-synth.yaml with a time box (max_minutes; the schedule follows the time, so the run ends annealed)
-# sized so that everything ends DEADLINE seconds after the start: the data preparation is given PREPARE seconds and
-# packing 30; should preparation run over, the run is stopped at the deadline and its last checkpoint packed. It
-# writes to $OUT five files, small enough to bring back from a lent machine: the final model and up to
-# three earlier checkpoints in bfloat16, one tar each (about 10 MB), and records.tar (log.jsonl, the run's config.json
-# and summary.json, mfu.json, machine.txt). The data and full checkpoints stay in $WORK. Needs the repository's Python dependencies (not
-# installed: src/ is put on PYTHONPATH).
+# configs/train/small-synth.yaml with a time box (max_minutes; the schedule follows the time, so the run ends
+# annealed) sized so that everything ends DEADLINE seconds after the start: the data preparation is given PREPARE
+# seconds and packing 30 (MINUTES, if set, is the time box instead). Should preparation run over, the run is stopped
+# at the deadline and its last checkpoint packed. It writes to $OUT five files, small enough to bring back from a
+# lent machine: the final model and up to three earlier checkpoints in bfloat16, one tar each (about 10 MB), and
+# records.tar (log.jsonl, the run's config.json and summary.json, mfu.json, machine.txt). The data and full
+# checkpoints stay in $WORK. Needs the repository's Python dependencies (src/ is put on PYTHONPATH, nothing is
+# installed); TRAIN_OVERRIDES adds key=value overrides.
 set -euo pipefail
 REPO=$(cd "$(dirname "$0")/.." && pwd)
 OUT=$(mkdir -p "${OUT:-gpu-out}" && cd "${OUT:-gpu-out}" && pwd)
@@ -77,7 +78,11 @@ cat records/mfu.json
 
 start=$SECONDS
 left=$((DEADLINE - SECONDS - 30))
-minutes=$(awk "BEGIN {print ($left - $PREPARE) / 60}")
+minutes=${MINUTES:-$(awk "BEGIN {print ($left - $PREPARE) / 60}")}
+if awk "BEGIN {exit !($minutes <= 0)}"; then
+  echo "train: no time left before the deadline ($left s for preparation and training; PREPARE=$PREPARE)" >&2
+  exit 1
+fi
 echo "train: time box $minutes min, stopped in any case after $left s"
 timeout "$left" python -m allseeing train "$REPO/configs/train/small-synth.yaml" output_dir=run max_minutes="$minutes" \
   num_workers="$WORKERS" save_every="$SAVE_EVERY" keep_checkpoints=100 ${TRAIN_OVERRIDES:-} >records/summary.json ||
