@@ -206,3 +206,22 @@ def test_workers_over_byte_ranges_give_the_same_index(tmp_path, monkeypatch):
         assert np.array_equal(getattr(alone, name), getattr(spread, name))
     assert (spread.bad, spread.total) == (alone.bad, alone.total) and spread.total == 50
     assert [spread.read(i)["id"] for i in range(len(spread))][-40:] == [f"s{i}" for i in range(40)]
+
+
+def test_megabatches_of_several_global_batches_make_each_steps_lengths_alike():
+    rng = np.random.default_rng(3)
+    lengths = rng.choice([150, 170, 460, 620, 1000], size=400)
+    prepared = fake_prepared(lengths, [i % 10 != 0 for i in range(400)])
+    upstream = epoch_plan(prepared, 0, 1, 16, True)
+    assert (epoch_plan(prepared, 0, 1, 16, True, group_batches=1) == upstream).all()
+    wide = epoch_plan(prepared, 0, 1, 16, True, group_batches=8)
+    assert sorted(wide) == sorted(upstream) == list(range(400))  # the same records, once each
+
+    def padded_share(plan):
+        batches = plan.reshape(-1, 16)
+        used = prepared.length[batches]
+        return 1 - used.sum() / (used.max(axis=1) * 16).sum()
+
+    for batch in wide.reshape(-1, 16)[:20]:  # the full batches: one modality each
+        assert len(set(prepared.has_image[batch])) == 1
+    assert padded_share(wide) < padded_share(upstream) / 3

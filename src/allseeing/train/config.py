@@ -53,6 +53,9 @@ class TrainConfig:
     flip_probability: float = 0.0  # mirror grounding samples (image, boxes, left/right words)
     max_bad_fraction: float = 0.01  # stop when more of the data than this is unusable
     group_by_length: bool = True
+    # global batches per length-sorted megabatch: 1 is upstream's sampler; more makes each step's lengths alike and
+    # cuts padding when a micro-batch is the whole global batch (docs/training.md)
+    length_group_batches: int = 1
     # optimisation
     global_batch: int = 128
     per_device_batch: int = 8
@@ -110,6 +113,8 @@ class TrainConfig:
             raise ConfigError(f"loss_weighting must be token or sample, got {self.loss_weighting!r}")
         if self.schedule not in ("cosine", "constant"):
             raise ConfigError(f"schedule must be cosine or constant, got {self.schedule!r}")
+        if self.length_group_batches < 1:
+            raise ConfigError(f"length_group_batches must be at least 1, got {self.length_group_batches}")
         if self.max_minutes is not None and self.max_minutes <= 0:
             raise ConfigError(f"max_minutes must be positive, got {self.max_minutes}")
         if not self.data:

@@ -267,6 +267,7 @@ def train(config: TrainConfig, progress: bool = True) -> dict:
         world,
         start,
         end,
+        config.length_group_batches,
     )
     loader = torch.utils.data.DataLoader(
         dataset,
