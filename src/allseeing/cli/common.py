@@ -8,8 +8,6 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from PIL import Image, UnidentifiedImageError
-
 from allseeing.rec.boxes import FRAMES
 
 
@@ -59,16 +57,6 @@ def read_text(path: str | None) -> tuple[str, str]:
         return Path(path).read_text(encoding="utf-8"), path
     except (OSError, UnicodeDecodeError) as error:
         raise UserError(f"cannot read {path}: {error}") from None
-
-
-def open_image(path: str) -> Image.Image:
-    """Open and decode an image fully, or fail with one line naming the file."""
-    try:
-        with Image.open(path) as image:
-            image.load()
-            return image.convert("RGB")
-    except (OSError, UnidentifiedImageError) as error:
-        raise UserError(f"cannot read image {path}: {error}") from None
 
 
 def format_json(value: Any, indent: int = 0) -> str:

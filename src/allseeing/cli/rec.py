@@ -8,7 +8,8 @@ from pathlib import Path
 
 from PIL import ImageOps
 
-from allseeing.cli.common import UserError, add_frame_option, common_options, open_image, print_json, read_text
+from allseeing.cli.common import UserError, add_frame_option, common_options, print_json, read_text
+from allseeing.data.image import load_image
 from allseeing.rec import boxes as box_frames
 from allseeing.rec.document import to_json
 from allseeing.rec.draw import write_overlays
@@ -98,7 +99,7 @@ def run_parse(args: argparse.Namespace) -> int:
 
 
 def run_draw(args: argparse.Namespace) -> int:
-    image = open_image(args.image)
+    image = load_image(args.image)
     text, _ = read_text(args.file)
     document = parse(text, mode="lenient", frame=args.frame)
     graph = SceneGraph.from_document(document)
@@ -121,7 +122,7 @@ def run_convert_box(args: argparse.Namespace) -> int:
 def run_flip(args: argparse.Namespace) -> int:
     if args.image_out and not args.image:
         raise UserError("--image-out needs --image")
-    image = open_image(args.image) if args.image else None
+    image = load_image(args.image) if args.image else None
     size = image.size if image is not None else tuple(args.size)
     text, source = read_text(args.file)
     try:

@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import io
 from pathlib import Path
-from typing import BinaryIO
+from typing import TYPE_CHECKING, BinaryIO
 
-import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from allseeing.rec.boxes import pad_offset
+
+if TYPE_CHECKING:
+    import numpy as np
 
 CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
 CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
@@ -104,6 +106,8 @@ def preprocess(
     std: tuple[float, ...] = CLIP_STD,
 ) -> np.ndarray:
     """The vision tower's input: a float32 array (3, size, size), normalised."""
+    import numpy as np  # here: opening images (the rec verbs) needs only Pillow, a base dependency
+
     if aspect == "pad":
         square = expand_to_square(to_rgb(image), pad_colour(mean)).resize((size, size), Image.Resampling.BICUBIC)
     elif aspect == "square":
