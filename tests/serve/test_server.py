@@ -105,6 +105,18 @@ def test_a_question_to_a_chat_still_answering_is_refused_not_interleaved(tiny_mo
         assert chat.chat.history == []
 
 
+def test_a_new_chat_while_the_chat_is_answering_is_refused(tiny_model):
+    with running_demo(*tiny_model) as server:
+        session = json.loads(request(server, "/api/session?sample=scene-1")[1])["session"]
+        chat = server.app.store.get(session)
+        chat.chat.history.append(("<image>\nhi", "an answer"))
+        with chat.lock:  # as while another request of this chat is generating
+            status, raw = request(server, "/api/reset", json_body={"session": session})
+        assert status == 409 and "still answering" in json.loads(raw)["error"]
+        assert chat.chat.history == [("<image>\nhi", "an answer")]  # nothing half-cleared
+        assert request(server, "/api/reset", json_body={"session": session})[0] == 200 and chat.chat.history == []
+
+
 def test_a_conversation_longer_than_the_context_is_refused_in_the_page(tiny_model):
     model, processor = tiny_model
     with running_demo(model, processor, max_new_tokens=12) as server:

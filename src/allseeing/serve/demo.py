@@ -10,7 +10,8 @@ Routes::
                                  -> {"text": "<ref>region</ref><box>[[...]]</box>"}
     POST /api/ask                {"session", "message", "mode"} -> a stream of JSON lines: {"event": "text", "text"}
                                  while the answer is generated, then {"event": "answer", ...} or {"event": "error", ...}
-    POST /api/reset              {"session"} -> {"ok": true} (the image stays, the conversation is forgotten)
+    POST /api/reset              {"session"} -> {"ok": true} (the image stays, the conversation is forgotten; 409
+                                 while the chat is answering)
 
 Errors are JSON ``{"error": message}`` with a 4xx status; the page shows the message and stays usable.
 """
@@ -130,6 +131,8 @@ class Handler(BaseHTTPRequestHandler):
             self._json(error.status, {"error": str(error)})
         except UnknownSessionError as error:
             self._json(HTTPStatus.NOT_FOUND, {"error": str(error)})
+        except SessionError as error:  # a chat still answering
+            self._json(HTTPStatus.CONFLICT, {"error": str(error)})
 
     def _ask(self, payload: dict[str, Any]) -> None:
         app = self.server.app

@@ -81,6 +81,10 @@ class SessionStore:
             session.lock.release()
 
     def reset(self, session: DemoSession) -> None:
-        """Forget the conversation, keep the image."""
-        with session.lock:
+        """Forget the conversation, keep the image; refused, like a question, while the chat is answering."""
+        if not session.lock.acquire(blocking=False):
+            raise SessionError("this chat is still answering; start a new chat when the answer is complete")
+        try:
             session.chat.history.clear()
+        finally:
+            session.lock.release()
