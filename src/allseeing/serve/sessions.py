@@ -1,7 +1,8 @@
 """Demo sessions: one image and one chat history each, isolated from every other session.
 
 The model is shared, so generation is serialised by one lock; each session also takes its own lock, so a second
-question to a session that is still answering is refused instead of interleaving two turns of one history.
+question (or a new chat) to a session that is still answering is refused instead of interleaving two turns of one
+history.
 The store keeps at most ``max_sessions`` sessions and forgets the least recently used one first.
 """
 
@@ -10,7 +11,8 @@ from __future__ import annotations
 import secrets
 import threading
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from PIL import Image
@@ -38,6 +40,16 @@ class DemoSession:
     @property
     def image(self) -> Image.Image:
         return self.chat.image
+
+    @contextmanager
+    def exclusive(self, refusal: str) -> Iterator[None]:
+        """Hold the chat for one request; while another holds it, refuse with ``refusal`` instead of waiting."""
+        if not self.lock.acquire(blocking=False):
+            raise SessionError(refusal)
+        try:
+            yield
+        finally:
+            self.lock.release()
 
 
 class SessionStore:
@@ -72,19 +84,10 @@ class SessionStore:
 
     def ask(self, session: DemoSession, message: str, on_text: Callable[[str], None] | None = None) -> Generation:
         """One turn of ``session``; the history grows only when the answer is complete."""
-        if not session.lock.acquire(blocking=False):
-            raise SessionError("this chat is still answering the previous question")
-        try:
-            with self._model_lock:
-                return session.chat.ask(message, on_text)
-        finally:
-            session.lock.release()
+        with session.exclusive("this chat is still answering the previous question"), self._model_lock:
+            return session.chat.ask(message, on_text)
 
     def reset(self, session: DemoSession) -> None:
         """Forget the conversation, keep the image; refused, like a question, while the chat is answering."""
-        if not session.lock.acquire(blocking=False):
-            raise SessionError("this chat is still answering; start a new chat when the answer is complete")
-        try:
+        with session.exclusive("this chat is still answering; start a new chat when the answer is complete"):
             session.chat.history.clear()
-        finally:
-            session.lock.release()
