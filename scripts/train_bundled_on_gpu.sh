@@ -50,19 +50,22 @@ pack() {
   elif [ "$n" -gt 0 ]; then  # stopped at the deadline: the last checkpoint is the result
     folders+=("${checkpoints[$((n - 1))]}")
   fi
-  for folder in $(printf '%s\n' "${folders[@]}" | sort -u); do
-    name=$(basename "$folder")
-    python - "$folder" "bf16/$name" <<'EOF'
+  mapfile -t folders < <(printf '%s\n' "${folders[@]}" | sort -u)
+  [ -n "${folders[0]}" ] || return  # nothing to pack (printf wrote one empty line)
+  python - "${folders[@]}" <<'EOF'  # one process for all: torch and transformers load once
 import sys
+from pathlib import Path
 
 import torch
 
 from allseeing.model.build import load, save
 
-model, processor = load(sys.argv[1])
-save(model.to(torch.bfloat16), processor, sys.argv[2])
+for folder in sys.argv[1:]:
+    model, processor = load(folder)
+    save(model.to(torch.bfloat16), processor, Path("bf16") / Path(folder).name)
 EOF
-    tar -C bf16 -cf "$OUT/$name.tar" "$name"
+  for folder in "${folders[@]}"; do
+    tar -C bf16 -cf "$OUT/$(basename "$folder").tar" "$(basename "$folder")"
   done
   ls -la "$OUT"
 }
