@@ -2,6 +2,7 @@
 
 import json
 
+import pytest
 import torch
 from PIL import Image
 from transformers import AutoModelForImageTextToText, AutoProcessor
@@ -37,7 +38,36 @@ def test_transformers_auto_classes_load_the_folder(tiny_model_dir, tiny_model):
 
 
 def test_a_folder_without_our_config_is_refused(tmp_path):
-    import pytest
-
     with pytest.raises(FileNotFoundError, match="has no allseeing.json"):
         Processor.load(tmp_path)
+
+
+def test_sine_cosine_positions_by_hand():
+    from allseeing.model.build import sincos_positions
+
+    # grid 2, width 4: one frequency (a quarter turn per patch); each axis codes as (sin, cos): 0 -> (0, 1), 1 -> (1, 0)
+    expected = torch.tensor([[0, 1, 0, 1], [0, 1, 1, 0], [1, 0, 0, 1], [1, 0, 1, 0]], dtype=torch.float32)
+    assert torch.allclose(sincos_positions(2, 4), expected, atol=1e-6)
+    with pytest.raises(ValueError, match="divisible by 4"):
+        sincos_positions(2, 6)
+
+
+def test_the_vision_positions_of_a_new_model_follow_the_preset():
+    from dataclasses import replace
+
+    from allseeing.data.synth.generate import text_corpus
+    from allseeing.model.build import new_model, sincos_positions
+    from allseeing.model.presets import get_preset
+
+    corpus = list(text_corpus(20, seed=0))
+    tiny = get_preset("tiny")
+    assert tiny.vision_positions == "sincos" and get_preset("small").vision_positions == "sincos"
+    model, _ = new_model(tiny, corpus)
+    positions = model.model.vision_tower.embeddings.position_embedding.weight
+    assert torch.equal(positions[0], torch.zeros(32))  # the CLS token's, dropped from the features
+    assert torch.equal(positions[1:], sincos_positions(4, 32))
+
+    model, _ = new_model(replace(tiny, vision_positions="random"), corpus)  # CLIP's own N(0, 0.02)
+    assert 0.01 < model.model.vision_tower.embeddings.position_embedding.weight.std() < 0.03
+    with pytest.raises(ValueError, match="unknown vision position initialisation 'grid'"):
+        new_model(replace(tiny, vision_positions="grid"), corpus)

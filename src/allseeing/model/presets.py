@@ -8,7 +8,9 @@ positions, trained at 2048 tokens). Its vocabulary is LLaMA's 32000 plus ``<imag
 
 ``small`` follows the measured facts of shared/reference/LEARNING_NOTES.md: a ~5M-parameter LLaVA (vision 3 x 192
 at 128 px with 16 px patches = 64 image tokens, LLaMA 4 x 256) learns grounding from scratch at about 50
-samples/s on 2 CPU cores and 2,800 on an H100; patch 8 (256 tokens) halved the speed. ``tiny`` is for tests.
+samples/s on 2 CPU cores and 2,800 on an H100; patch 8 (256 tokens) halved the speed. Trained from scratch, its
+vision tower starts with sine-cosine position embeddings (``vision_positions``), so that where a patch lies can be
+read from its feature from the first step (docs/model-card.md). ``tiny`` is for tests.
 """
 
 from __future__ import annotations
@@ -26,6 +28,9 @@ class ModelPreset:
     max_length: int = 2048
     vocab_size: int | None = None  # fixed vocabulary (upstream); None: the tokenizer's
     tokenizer_vocab: int = 512  # BPE size for a tokenizer trained on synthetic text
+    # How a randomly initialised vision tower's position embeddings start: "random" (CLIP's N(0, 0.02)) or
+    # "sincos" (2-D sine-cosine, still trained). Only matters for models trained from scratch.
+    vision_positions: str = "random"
 
     @property
     def image_tokens(self) -> int:
@@ -85,6 +90,7 @@ PRESETS: dict[str, ModelPreset] = {
                 tie_word_embeddings=False,
             ),
             max_length=1280,  # a synthetic scene graph of 8 relations is about 1,150 tokens
+            vision_positions="sincos",
         ),
         ModelPreset(
             "tiny",
@@ -109,6 +115,7 @@ PRESETS: dict[str, ModelPreset] = {
                 tie_word_embeddings=False,
             ),
             max_length=1024,
+            vision_positions="sincos",
         ),
     )
 }
