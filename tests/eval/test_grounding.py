@@ -67,3 +67,22 @@ def test_box_formats_of_other_models(tmp_path):
     questions = [question("a")]
     result = score(tmp_path, "grounding", questions, {"a": "[[290, 201, 835, 850]]"}, box_format="raw1000")
     assert result["refcoco_val"] == 100.0
+
+
+def test_query_check_counts_images_answered_with_one_box_whatever_the_expression(tmp_path):
+    def on(image, qid, bbox):
+        return {**question(qid, bbox=bbox), "image": image}
+
+    left, right = [0, 0, 100, 100], [300, 0, 400, 100]
+    questions = [
+        on("one.jpg", "a", left),
+        on("one.jpg", "b", right),  # two objects, the same box twice: counted
+        on("two.jpg", "c", left),
+        on("two.jpg", "d", right),  # two objects, two boxes: not counted
+        on("same.jpg", "e", left),
+        on("same.jpg", "f", left),  # one object asked twice: not an image to check
+        on("alone.jpg", "g", right),
+    ]
+    box = "<ref>it</ref><box>[[10, 20, 30, 40]]</box>"
+    answers = {"a": box, "b": box, "c": box, "d": "[[50, 60, 70, 80]]", "e": box, "f": box, "g": box}
+    assert score(tmp_path, "grounding", questions, answers)["query_check"] == {"images": 2, "one_box": 1}

@@ -47,15 +47,28 @@ def fixed_box(answer: str) -> tuple[Box | None, bool]:
     return (None, True) if invalid else (box, False)
 
 
-def hit(
-    answer: str, truth: tuple[float, float, float, float], size: Size, box_format: str, official: bool
-) -> tuple[bool, bool]:
-    """(correct, invalid) for one answer against a ground-truth pixel box."""
-    box, invalid = official_box(answer) if official else fixed_box(answer)
-    if box is None:
-        return False, True
+def read_box(answer: str, official: bool) -> tuple[Box | None, bool]:
+    """(box as written, invalid) by the protocol's rules."""
+    return official_box(answer) if official else fixed_box(answer)
+
+
+def hit(box: Box, truth: tuple[float, float, float, float], size: Size, box_format: str, official: bool) -> bool | None:
+    """Is a box read from an answer (``read_box``) right for a ground-truth pixel box? None: the box cannot be
+    placed on the image (out of range, ``fixed`` only: ``official`` decodes it unchecked, as upstream)."""
     try:
         pixels = to_pixels(box, size, box_format, check_range=not official)
     except BoxError:
-        return False, True
-    return iou(pixels, truth) > IOU_THRESHOLD, invalid
+        return None
+    return iou(pixels, truth) > IOU_THRESHOLD
+
+
+def one_box_images(answers: dict[str, list[tuple[tuple[float, ...], Box | None]]]) -> dict[str, int]:
+    """Does the model read the question? ``answers``: per image, (ground-truth box, box read) of each question.
+
+    Of the images asked about two or more different boxes (``images``), ``one_box`` counts those whose questions
+    all got one and the same box back: a model that ignores the expression and always points at one object
+    scores there whatever its accuracy. Not a metric of upstream's; a diagnostic beside it.
+    """
+    asked = [pairs for pairs in answers.values() if len({truth for truth, _ in pairs}) > 1]
+    same = sum(1 for pairs in asked if pairs[0][1] is not None and len({box for _, box in pairs}) == 1)
+    return {"images": len(asked), "one_box": same}

@@ -1,8 +1,11 @@
-"""Referring expression comprehension (``grounding_eval.jsonl``): Acc@0.5 per category and their mean."""
+"""Referring expression comprehension (``grounding_eval.jsonl``): Acc@0.5 per category and their mean.
+
+Beside them, ``query_check`` (see ``one_box_images``): how many images got the same box for every expression.
+"""
 
 from __future__ import annotations
 
-from allseeing.eval.metrics.grounding import hit
+from allseeing.eval.metrics.grounding import hit, one_box_images, read_box
 from allseeing.eval.task import ScoreContext, answer_text, bookkeeping, key, percent, require
 from allseeing.eval.tasks.common import SingleTurnTask
 
@@ -13,22 +16,28 @@ class Grounding(SingleTurnTask):
 
     def score(self, questions: list[dict], predictions: dict[str, dict], context: ScoreContext) -> dict:
         hits: dict[str, list[bool]] = {}
+        per_image: dict[str, list] = {}
         invalid = 0
+        official = context.protocol == "official"
         for question in questions:
             require(question, ("question_id", "bbox", "width", "height", "category"), context.questions_path)
             answer = answer_text(predictions.get(key(question["question_id"])))
             right = False
             if answer is not None:
-                right, bad = hit(
-                    answer,
-                    tuple(question["bbox"]),
-                    (question["width"], question["height"]),
-                    context.box_format,
-                    official=context.protocol == "official",
+                truth = tuple(question["bbox"])
+                box, bad = read_box(answer, official)
+                right = box is not None and hit(
+                    box, truth, (question["width"], question["height"]), context.box_format, official
                 )
-                invalid += bad
-            hits.setdefault(question["category"], []).append(right)
+                invalid += bad or right is None
+                if "image" in question:
+                    per_image.setdefault(question["image"], []).append((truth, box))
+            hits.setdefault(question["category"], []).append(bool(right))
         result = {category: percent(sum(v), len(v)) for category, v in sorted(hits.items())}
         values = [v for v in result.values() if v is not None]
         result["average"] = round(sum(values) / len(values), 2) if values else None
-        return {**result, **bookkeeping(questions, predictions, invalid, context.protocol)}
+        return {
+            **result,
+            "query_check": one_box_images(per_image),
+            **bookkeeping(questions, predictions, invalid, context.protocol),
+        }
