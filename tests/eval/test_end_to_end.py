@@ -13,7 +13,7 @@ from tests.conftest import allseeing_on_two_processes
 CONTRACT_KEYS = {
     "crpe_exist": {"exist", "subject", "predicate", "object", "overall", "per_row"},
     "crpe_relation": {"exist", "subject", "predicate", "object", "overall", "per_row"},
-    "grounding": {"average"},
+    "grounding": {"average", "query_check"},
     "region_caption": {"synth_test"},
     "vcr": {"q2a", "qa2r", "q2ar"},
     "psg": {"recall", "mean_recall", "num_pred_tuples", "correct_format_ratio", "per_predicate"},
@@ -73,6 +73,7 @@ def test_every_task_predicts_and_scores(suite, capsys):
     assert (out / "report.json").is_file()
     table = (out / "report.md").read_text()
     assert "## crpe_relation (crpe)" in table and "| official |" in table and "| fixed |" in table
+    assert "| average | query_check/one_box | query_check/images |" in table
     line = json.loads((out / "psg_pred_cls.jsonl").read_text().splitlines()[0])
     assert len(line["text"]) == len(line["scores"]) == len(line["sum_logprobs"]) == 12
     assert line["scores"] == sorted(line["scores"], reverse=True)

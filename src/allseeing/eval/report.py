@@ -113,7 +113,8 @@ def _columns(scores: dict) -> list[str]:
     """Headline columns; grounding shows its categories and region captions METEOR and CIDEr per category."""
     task = scores["task"]
     if task == "grounding":
-        return [k for k in scores if k not in _BOOKKEEPING and k != "average"] + ["average"]
+        categories = [k for k, v in scores.items() if k not in _BOOKKEEPING and not isinstance(v, dict)]
+        return [k for k in categories if k != "average"] + ["average", "query_check/one_box", "query_check/images"]
     if task == "region_caption":
         categories = [k for k, v in scores.items() if isinstance(v, dict)]
         return [f"{c}/{metric}" for c in categories for metric in ("METEOR", "CIDEr")]
@@ -124,4 +125,6 @@ def _cell(scores: dict, column: str) -> str:
     value = scores
     for part in column.split("/"):
         value = value.get(part) if isinstance(value, dict) else None
-    return "–" if value is None else f"{value:.2f}"
+    if value is None:
+        return "–"
+    return str(value) if isinstance(value, int) else f"{value:.2f}"
