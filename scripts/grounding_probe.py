@@ -1,0 +1,111 @@
+"""Does a model read the grounding question? A teacher-forced probe, far more sensitive than Acc@0.5.
+
+For every question of a grounding file whose image is asked about two or more different boxes, it scores two
+answers under the same question: the asked object's ``<ref>expression</ref><box>[[...]]</box>.`` and the same
+with the box of another object of the image (the next one asked about). It reports the mean negative
+log-likelihood (nats per token) of the box digits, and of the leading digit of each coordinate (the coarse place),
+for both. ``gap`` = other - asked: zero for a model that ignores the expression (it points at one object whatever
+is asked), positive once names are bound to places. It moves long before greedy answers hit IoU > 0.5.
+
+    python scripts/grounding_probe.py --model runs/x/checkpoint-1000 \
+        --questions heldout/eval/grounding/grounding_eval.jsonl --image-root heldout [--limit 200]
+
+Prints one JSON object. Questions must use upstream's grounding prompt (synthetic and RefCOCO files do).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import torch
+
+from allseeing.data.image import load_image
+from allseeing.data.synth.language import GROUNDING_PROMPT
+from allseeing.data.tokenize import IGNORE_INDEX
+from allseeing.model.build import load
+from allseeing.rec.boxes import encode
+from allseeing.rec.write import box_list
+
+PREFIX = GROUNDING_PROMPT.format("")
+
+
+def pairs(questions: list[dict]) -> list[tuple[dict, dict]]:
+    """(asked, other) per question whose image has another asked-about box; other = the next such question."""
+    by_image: dict[str, list[dict]] = {}
+    for question in questions:
+        by_image.setdefault(question["image"], []).append(question)
+    result = []
+    for items in by_image.values():
+        for index, asked in enumerate(items):
+            others = [q for q in items[index + 1 :] + items[:index] if q["bbox"] != asked["bbox"]]
+            if others:
+                result.append((asked, others[0]))
+    return result
+
+
+def answer(expression: str, question: dict) -> str:
+    box = encode(tuple(question["bbox"]), (question["width"], question["height"]))
+    return f"<ref>{expression}</ref><box>{box_list([box])}</box>."
+
+
+def box_nll(model, processor, image_root: Path, rows: list[tuple[dict, str]]) -> list[tuple[float, float]]:
+    """(mean NLL of the box digits, of the leading digits) of each (question, answer) row."""
+    encoded = [processor.encode([("<image>\n" + q["text"], text)]) for q, text in rows]
+    ids, mask = processor.left_pad([e.input_ids for e in encoded])
+    labels = torch.full_like(ids, IGNORE_INDEX)
+    for row, e in enumerate(encoded):
+        labels[row, ids.shape[1] - len(e.labels) :] = torch.tensor(e.labels)
+    pixels = processor.pixel_values([load_image(image_root / q["image"]) for q, _ in rows])
+    with torch.no_grad():
+        logits = model(input_ids=ids, attention_mask=mask, pixel_values=pixels).logits[:, :-1].float()
+    targets = labels[:, 1:]
+    nll = torch.nn.functional.cross_entropy(logits.transpose(1, 2), targets.clamp(min=0), reduction="none")
+    result = []
+    for row in range(len(rows)):
+        positions = (targets[row] != IGNORE_INDEX).nonzero().flatten().tolist()
+        digits = [p for p in positions if processor.tokenizer.convert_ids_to_tokens(int(targets[row, p])).isdigit()]
+        leading = [p for p in digits if p - 1 not in digits]
+        result.append((nll[row, digits].mean().item(), nll[row, leading].mean().item()))
+    return result
+
+
+def probe(model_dir: str, questions_path: Path, image_root: Path, limit: int | None, batch_size: int) -> dict:
+    model, processor = load(model_dir)
+    model.eval()
+    questions = [json.loads(line) for line in questions_path.read_text(encoding="utf-8").splitlines() if line]
+    for number, question in enumerate(questions, 1):
+        if not question["text"].startswith(PREFIX):
+            raise ValueError(f"{questions_path}: line {number} does not use the grounding prompt {PREFIX!r}")
+    chosen = pairs(questions)[:limit]
+    rows = [
+        (asked, answer(asked["text"][len(PREFIX) :], target)) for asked, other in chosen for target in (asked, other)
+    ]
+    scores = []
+    for start in range(0, len(rows), batch_size):
+        scores += box_nll(model, processor, image_root, rows[start : start + batch_size])
+    asked, other = scores[0::2], scores[1::2]
+
+    def summary(column: int) -> dict:
+        right = sum(s[column] for s in asked) / len(asked)
+        wrong = sum(s[column] for s in other) / len(other)
+        return {"asked": round(right, 4), "other": round(wrong, 4), "gap": round(wrong - right, 4)}
+
+    return {"model": model_dir, "questions": len(chosen), "box_digits": summary(0), "leading_digits": summary(1)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--model", required=True)
+    parser.add_argument("--questions", type=Path, required=True, help="grounding_eval.jsonl")
+    parser.add_argument("--image-root", type=Path, required=True)
+    parser.add_argument("--limit", type=int, help="probe only the first N questions that have another box")
+    parser.add_argument("--batch-size", type=int, default=32)
+    args = parser.parse_args()
+    result = probe(args.model, args.questions, args.image_root, args.limit, args.batch_size)
+    print(json.dumps(result, indent=2))
+
+
+if __name__ == "__main__":
+    main()
