@@ -57,3 +57,21 @@ def test_every_preset_builds():
     for name in PRESETS:
         _, model = meta_model(name, 300)
         assert model.config.image_seq_length == get_preset(name).image_tokens
+
+
+def test_every_layer_of_a_small_models_vision_tower_learns(tiny_model):
+    """Presets trained from scratch read the tower's last layer: with upstream's -2 that layer got no gradient."""
+    model, processor = tiny_model
+    assert get_preset("small").vision_feature_layer == get_preset("tiny").vision_feature_layer == -1
+    encoded = processor.encode([("<image>\nWhat is it?", "a red circle")])
+    ids = torch.tensor([encoded.input_ids])
+    pixels = torch.randn(1, 3, 32, 32)
+    model.zero_grad()
+    model(input_ids=ids, pixel_values=pixels, labels=torch.tensor([encoded.labels])).loss.backward()
+    tower = model.model.vision_tower
+    # post_layernorm only makes CLIP's pooled CLS output, which LLaVA does not read
+    silent = [
+        n for n, p in tower.named_parameters() if (p.grad is None or not p.grad.any()) and "post_layernorm" not in n
+    ]
+    assert silent == []
+    model.zero_grad()

@@ -1,8 +1,8 @@
 """The stock ``LlavaForConditionalGeneration``, configured as ASMv2: built from a preset or loaded from a folder.
 
 The configuration is upstream's: features from the vision tower's second-to-last layer with the CLS token
-dropped (``vision_feature_layer=-2``, strategy ``default``), a linear-GELU-linear projector with biases, one
-``<image>`` id per image feature. No subclass, no patch.
+dropped (``vision_feature_layer=-2``, strategy ``default``; presets trained from scratch read the last layer), a
+linear-GELU-linear projector with biases, one ``<image>`` id per image feature. No subclass, no patch.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ def llava_config(preset: ModelPreset, vocab_size: int, image_token_id: int, pad_
         image_token_index=image_token_id,
         projector_hidden_act="gelu",
         vision_feature_select_strategy="default",
-        vision_feature_layer=-2,
+        vision_feature_layer=preset.vision_feature_layer,
         image_seq_length=preset.image_tokens,
         multimodal_projector_bias=True,
         tie_word_embeddings=False,

@@ -10,7 +10,8 @@ positions, trained at 2048 tokens). Its vocabulary is LLaMA's 32000 plus ``<imag
 at 128 px with 16 px patches = 64 image tokens, LLaMA 4 x 256) learns grounding from scratch at about 50
 samples/s on 2 CPU cores and 2,800 on an H100; patch 8 (256 tokens) halved the speed. Trained from scratch, its
 vision tower starts with sine-cosine position embeddings (``vision_positions``), so that where a patch lies can be
-read from its feature from the first step (docs/model-card.md). ``tiny`` is for tests.
+read from its feature from the first step, and its features come from the tower's last layer (docs/model.md).
+``tiny`` is for tests.
 """
 
 from __future__ import annotations
@@ -31,6 +32,9 @@ class ModelPreset:
     # How a randomly initialised vision tower's position embeddings start: "random" (CLIP's N(0, 0.02)) or
     # "sincos" (2-D sine-cosine, still trained). Only matters for models trained from scratch.
     vision_positions: str = "random"
+    # The tower layer whose patch features the projector reads. Upstream's -2 (second-to-last) suits a pretrained
+    # CLIP; a tower trained from scratch reads its last layer (-1), else that layer is never trained.
+    vision_feature_layer: int = -2
 
     @property
     def image_tokens(self) -> int:
@@ -91,6 +95,7 @@ PRESETS: dict[str, ModelPreset] = {
             ),
             max_length=1280,  # a synthetic scene graph of 8 relations is about 1,150 tokens
             vision_positions="sincos",
+            vision_feature_layer=-1,
         ),
         ModelPreset(
             "tiny",
@@ -116,6 +121,7 @@ PRESETS: dict[str, ModelPreset] = {
             ),
             max_length=1024,
             vision_positions="sincos",
+            vision_feature_layer=-1,
         ),
     )
 }
