@@ -21,12 +21,13 @@ from pathlib import Path
 
 import torch
 
+from allseeing.data.dataset import collate
 from allseeing.data.image import load_image
 from allseeing.data.synth.language import GROUNDING_PROMPT
 from allseeing.data.tokenize import IGNORE_INDEX
 from allseeing.model.build import load
 from allseeing.rec.boxes import encode
-from allseeing.rec.write import box_list
+from allseeing.rec.write import object_mention
 
 PREFIX = GROUNDING_PROMPT.format("")
 
@@ -46,20 +47,22 @@ def pairs(questions: list[dict]) -> list[tuple[dict, dict]]:
 
 
 def answer(expression: str, question: dict) -> str:
+    """The trained grounding answer (data/synth/tasks.py) for ``question``'s ground-truth box."""
     box = encode(tuple(question["bbox"]), (question["width"], question["height"]))
-    return f"<ref>{expression}</ref><box>{box_list([box])}</box>."
+    return object_mention(expression, [box]) + "."
 
 
 def box_nll(model, processor, image_root: Path, rows: list[tuple[dict, str]]) -> list[tuple[float, float]]:
     """(mean NLL of the box digits, of the leading digits) of each (question, answer) row."""
-    encoded = [processor.encode([("<image>\n" + q["text"], text)]) for q, text in rows]
-    ids, mask = processor.left_pad([e.input_ids for e in encoded])
-    labels = torch.full_like(ids, IGNORE_INDEX)
-    for row, e in enumerate(encoded):
-        labels[row, ids.shape[1] - len(e.labels) :] = torch.tensor(e.labels)
-    pixels = processor.pixel_values([load_image(image_root / q["image"]) for q, _ in rows])
+    images = {name: load_image(image_root / name) for name in {question["image"] for question, _ in rows}}
+    samples = []
+    for question, text in rows:
+        encoded = processor.encode([("<image>\n" + question["text"], text)])
+        samples.append({"input_ids": encoded.input_ids, "labels": encoded.labels, "image": images[question["image"]]})
+    batch = collate(samples, processor.pad_id, processor.pixel_values)
+    labels = batch.pop("labels")
     with torch.no_grad():
-        logits = model(input_ids=ids, attention_mask=mask, pixel_values=pixels).logits[:, :-1].float()
+        logits = model(**batch).logits[:, :-1].float()
     targets = labels[:, 1:]
     nll = torch.nn.functional.cross_entropy(logits.transpose(1, 2), targets.clamp(min=0), reduction="none")
     result = []

@@ -20,6 +20,12 @@ def test_each_question_is_paired_with_the_next_other_box_of_its_image():
     assert grounding_probe.pairs([a, b, c, alone]) == [(a, b), (b, c), (c, b)]
 
 
+def test_the_scored_answer_is_the_trained_grounding_answer():
+    # 200 x 100 image padded to 200 x 200 (50 px above): (0, 0, 100, 50) -> (0, 50, 100, 100) / 200 x 999, truncated
+    question = {"bbox": [0, 0, 100, 50], "width": 200, "height": 100}
+    assert grounding_probe.answer("red circle", question) == "<ref>red circle</ref><box>[[0, 249, 499, 499]]</box>."
+
+
 def test_the_probe_scores_asked_and_other_boxes(tmp_path, tiny_model_dir):
     generate(tmp_path, n_train=1, n_test=6, seed=3, workers=1, progress=False)
     questions = tmp_path / "eval" / "grounding" / "grounding_eval.jsonl"
