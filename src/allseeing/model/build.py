@@ -48,7 +48,7 @@ def sincos_positions(grid: int, width: int) -> torch.Tensor:
     """``(grid * grid, width)`` 2-D sine-cosine codes, row-major: half the channels code the row, half the column.
 
     Each half holds sines and cosines of the index at geometric frequencies (one quarter turn per patch at the
-    highest), so a patch's row and column are linear functions of its code.
+    highest), so that a linear readout can find a patch's row and column.
     """
     if width % 4:
         raise ValueError(f"sine-cosine positions need a width divisible by 4, got {width}")
