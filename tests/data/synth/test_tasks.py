@@ -92,9 +92,23 @@ def test_multiple_choice_answers_are_the_only_true_option(all_samples):
 def test_grounding_expressions_are_unambiguous(all_samples):
     for task, scene, turns in all_samples:
         if task == "grounding":
-            ((_, answer),) = turns
-            (mention,) = parse(answer, mode="strict").objects
-            assert lang.refer(scene, item_index(scene, mention.boxes[0])) == mention.phrase
+            assert len(turns) == 1
+        if task in ("grounding", "grounding_all"):
+            for question, answer in turns:
+                (mention,) = parse(answer, mode="strict").objects
+                assert lang.refer(scene, item_index(scene, mention.boxes[0])) == mention.phrase
+                assert mention.phrase in question
+
+
+def test_grounding_all_asks_for_every_referable_object_once(all_samples):
+    asked = 0
+    for task, scene, turns in all_samples:
+        if task == "grounding_all":
+            boxes = [parse(answer, mode="strict").objects[0].boxes[0] for _, answer in turns]
+            referable = [item.box for i, item in enumerate(scene.items) if lang.refer(scene, i)]
+            assert sorted(map(tuple, boxes)) == sorted(referable) and len(boxes) >= 2
+            asked += len(boxes)
+    assert asked > 100
 
 
 def test_counting_answers_are_right(all_samples):

@@ -91,13 +91,35 @@ def region_caption_turns(scene: Scene, rng: random.Random) -> Turns | None:
     return [(prompt, f"{lang.with_article(lang.size_name(item)).capitalize()}.")]
 
 
+def _referable_objects(scene: Scene) -> list[tuple[int, str]]:
+    """(index, expression) of every object that can be named unambiguously."""
+    return [(i, e) for i in range(len(scene.items)) if (e := lang.refer(scene, i))]
+
+
+def _grounding_turn(scene: Scene, index: int, expression: str, rng: random.Random) -> tuple[str, str]:
+    prompt = rng.choice(lang.GROUNDING_PROMPTS).format(expression)
+    return prompt, object_mention(expression, [scene.items[index].box]) + "."
+
+
 def grounding_turns(scene: Scene, rng: random.Random) -> Turns | None:
-    referable = [(i, e) for i in range(len(scene.items)) if (e := lang.refer(scene, i))]
+    referable = _referable_objects(scene)
     if not referable:
         return None
-    index, expression = rng.choice(referable)
-    prompt = rng.choice(lang.GROUNDING_PROMPTS).format(expression)
-    return [(prompt, object_mention(expression, [scene.items[index].box]) + ".")]
+    return [_grounding_turn(scene, *rng.choice(referable), rng)]
+
+
+def grounding_all_turns(scene: Scene, rng: random.Random) -> Turns | None:
+    """One grounding turn for every referable object, in random order (scenes with two or more of them).
+
+    The same image asked about different objects in one sample, as LLaVA-1.5 packs RefCOCO's expressions per image:
+    an answer that ignores the question is wrong within the sample, and the image is encoded once for several
+    answers (about four in the synthetic world).
+    """
+    referable = _referable_objects(scene)
+    if len(referable) < 2:
+        return None
+    rng.shuffle(referable)
+    return [_grounding_turn(scene, index, expression, rng) for index, expression in referable]
 
 
 def scene_graph_text(scene: Scene) -> str:
@@ -174,4 +196,6 @@ TASKS: dict[str, Callable[[Scene, random.Random], Turns | None]] = {
     "scene_graph": scene_graph_turns,
     "relation_mc": relation_mc_turns,
     "predicate": predicate_turns,
+    # Last: the builders share one random stream per scene, so a task added here leaves the earlier ones unchanged.
+    "grounding_all": grounding_all_turns,
 }
