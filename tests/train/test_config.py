@@ -52,7 +52,7 @@ def test_overrides_are_typed_and_unknown_keys_refused():
         "configs/train/small-synth.yaml", ["bf16=false", "max_steps=none", "learning_rate=3e-4", "epochs=1.5"]
     )
     assert (config.bf16, config.max_steps, config.learning_rate, config.epochs) == (False, None, 3e-4, 1.5)
-    assert config.data[1].path == "synth/train/predicate.json" and config.data[1].ratio == 0.5
+    assert config.data[2].path == "synth/train/predicate.json" and config.data[2].ratio == 0.5
     with pytest.raises(ConfigError, match=r"unknown keys \['lr'\]"):
         load_config("configs/train/small-synth.yaml", ["lr=1"])
     with pytest.raises(ConfigError, match="per_device_batch: expected int"):
@@ -85,7 +85,16 @@ def trainable_parts(model) -> set[str]:
     ],
 )
 def test_each_stage_trains_the_right_modules(tiny, stage, parts):
-    set_trainable(tiny, load_config(f"configs/train/{stage}.yaml").trainable)
+    config = load_config(f"configs/train/{stage}.yaml")
+    set_trainable(tiny, config.trainable, config.frozen_patch_embedding)
     assert trainable_parts(tiny) == parts
     if "vision_tower" not in parts:
         assert not any(p.requires_grad for p in tiny.model.vision_tower.parameters())
+
+
+def test_frozen_patch_embedding_freezes_only_the_patch_projection(tiny):
+    set_trainable(tiny, "all", frozen_patch_embedding=True)
+    frozen = {name for name, p in tiny.named_parameters() if not p.requires_grad}
+    assert frozen == {"model.vision_tower.embeddings.patch_embedding.weight"}
+    set_trainable(tiny, "all")
+    assert all(p.requires_grad for p in tiny.parameters())

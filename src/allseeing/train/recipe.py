@@ -41,8 +41,9 @@ from allseeing.train.distributed import Engine, distributed
 CORPUS_RECORDS = 20_000  # records read to train a fresh model's tokenizer
 
 
-def set_trainable(model, trainable: str) -> None:
-    """projector: only the projector; llm_and_projector: and the language model; all: the vision tower too."""
+def set_trainable(model, trainable: str, frozen_patch_embedding: bool = False) -> None:
+    """projector: only the projector; llm_and_projector: and the language model; all: the vision tower too, less
+    its patch embedding when ``frozen_patch_embedding`` (``TrainConfig.frozen_patch_embedding``)."""
     for parameter in model.parameters():
         parameter.requires_grad_(trainable == "all")
     parts = [model.model.multi_modal_projector]
@@ -51,6 +52,8 @@ def set_trainable(model, trainable: str) -> None:
     for part in parts:
         for parameter in part.parameters():
             parameter.requires_grad_(True)
+    if frozen_patch_embedding:
+        model.model.vision_tower.embeddings.patch_embedding.requires_grad_(False)
 
 
 def initial_model(config: TrainConfig) -> tuple[LlavaForConditionalGeneration, Processor]:
@@ -204,14 +207,14 @@ def train(config: TrainConfig, progress: bool = True) -> dict:
     done = checkpoint.completed(output) if config.resume else []
     if config.lora_rank:
         model, processor = initial_model(config)
-        set_trainable(model, config.trainable)
+        set_trainable(model, config.trainable, config.frozen_patch_embedding)
         model = with_lora(model, config)
         if done:
             processor = Processor.load(done[-1])
             checkpoint.load_trainable(model, done[-1])
     else:
         model, processor = load(done[-1]) if done else initial_model(config)
-        set_trainable(model, config.trainable)
+        set_trainable(model, config.trainable, config.frozen_patch_embedding)
     processor = for_training(processor, config)
     if config.gradient_checkpointing:
         model.gradient_checkpointing_enable()
