@@ -5,7 +5,9 @@ from a feature to its patch's row, and one to its column, is fitted on the first
 the second half. It reports how often the rounded prediction is the exact row or column, and the mean absolute
 error in patches. A model cannot answer boxes from features that do not hold the places: sine-cosine position
 codes at initialisation give about 94% exact rows; a from-scratch tower whose patch embedding trains drowns them
-(about 20%), one whose patch embedding is frozen keeps them (docs/model-card.md, run 5).
+(about 20%), one whose patch embedding is frozen keeps them through the first tens of thousands of samples
+(docs/model-card.md, run 5). Later a tower may re-code the places in a form a linear readout misses, so a falling
+score after boxes start to follow the objects is not a failure.
 
     python scripts/position_probe.py --model runs/x/checkpoint-1000 --images heldout/images/test [--limit 100]
 
