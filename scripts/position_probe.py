@@ -23,7 +23,7 @@ from pathlib import Path
 import torch
 
 from allseeing.data.image import load_image
-from allseeing.model.build import load
+from allseeing.model.build import load, patch_grid
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
 
@@ -67,8 +67,7 @@ def probe(model_dir: str, images_dir: Path, limit: int) -> dict:
     if not paths:
         raise ValueError(f"{images_dir}: no images ({', '.join(IMAGE_SUFFIXES)})")
     features = image_features(model, processor.pixel_values([load_image(p) for p in paths]))
-    vision = model.config.vision_config
-    return {"model": model_dir, **fit_and_test(features, vision.image_size // vision.patch_size)}
+    return {"model": model_dir, **fit_and_test(features, patch_grid(model.config.vision_config))}
 
 
 def main() -> None:

@@ -44,6 +44,11 @@ def processor_config(preset: ModelPreset) -> ProcessorConfig:
     )
 
 
+def patch_grid(vision_config: CLIPVisionConfig) -> int:
+    """Patches along each side of the vision tower's square input (its image tokens are this squared)."""
+    return vision_config.image_size // vision_config.patch_size
+
+
 def sincos_positions(grid: int, width: int) -> torch.Tensor:
     """``(grid * grid, width)`` 2-D sine-cosine codes, row-major: half the channels code the row, half the column.
 
@@ -74,7 +79,7 @@ def init_vision_positions(model: LlavaForConditionalGeneration, mode: str) -> No
     if mode != "sincos":
         raise ValueError(f"unknown vision position initialisation {mode!r}; known: random, sincos")
     embedding = model.model.vision_tower.embeddings.position_embedding.weight
-    grid = model.config.vision_config.image_size // model.config.vision_config.patch_size
+    grid = patch_grid(model.config.vision_config)
     with torch.no_grad():
         embedding[0] = 0.0
         embedding[1:] = sincos_positions(grid, embedding.shape[1])

@@ -120,7 +120,7 @@ def convert(llava_dir: str | Path, vision_dir: str | Path, out_dir: str | Path) 
     vocab_size = math.ceil(len(tokenizer) / VOCAB_MULTIPLE) * VOCAB_MULTIPLE
 
     vision_config = vision.config
-    image_tokens = (vision_config.image_size // vision_config.patch_size) ** 2
+    image_tokens = build.patch_grid(vision_config) ** 2
     select = upstream.get("mm_vision_select_feature", "patch")
     config = LlavaConfig(
         vision_config=vision_config,
