@@ -47,13 +47,14 @@ EVAL_FILES = {
     "psg": ("psg/psg_eval.jsonl", evalsets.psg),
     "psg_pred_cls": ("psg_pred_cls/psg_pred_cls_full_square_pad.jsonl", evalsets.psg_pred_cls),
 }
+SPLITS = ("train", "test", "abnormal")
 REGION_FILE = "region_caption/region_caption_eval_square_pad.jsonl"
 PRED_CLS_OPTIONS = "psg_pred_cls/psg_pred_cls_options.json"
 
 
 @dataclass(frozen=True)
 class SceneSpec:
-    split: str  # train | test | abnormal
+    split: str  # one of SPLITS
     index: int
     seed: int
     rare: tuple[Triplet, ...]
@@ -71,6 +72,16 @@ class SceneSpec:
     def required(self) -> Triplet | None:
         return self.rare[self.index % len(self.rare)] if self.split == "abnormal" else None
 
+    @classmethod
+    def of_image(cls, image: str, seed: int) -> SceneSpec:
+        """The spec whose ``image`` path this is, in a dataset written with ``seed``."""
+        split, _, index = Path(image).stem.rpartition("_")
+        if split in SPLITS and index.isdigit():
+            spec = cls(split, int(index), seed, rare_triplets(seed))
+            if spec.image == image:
+                return spec
+        raise ValueError(f"{image!r} is not the image path of a synthetic scene")
+
 
 @dataclass
 class SceneResult:
@@ -82,20 +93,25 @@ class SceneResult:
     regions: list[tuple[dict, list[str]]] = field(default_factory=list)
 
 
-def build_scene(spec: SceneSpec, out: Path) -> SceneResult:
-    """Sample (retrying with fresh draws until the split's constraints hold), render and describe one scene."""
+def sample_spec_scene(spec: SceneSpec) -> tuple[Scene, int]:
+    """The scene of ``spec`` and the draws it took (fresh draws until the split's constraints hold)."""
     forbidden = frozenset(spec.rare) if spec.split == "train" else frozenset()
     attempt = 0
     while True:
         rng = random.Random(f"{spec.seed}/{spec.split}/{spec.index}/{attempt}")
         scene = sample_scene(rng, spec.scene_id, required=spec.required, forbidden=forbidden)
         if scene is not None:
-            break
+            return scene, attempt + 1
         attempt += 1
+
+
+def build_scene(spec: SceneSpec, out: Path) -> SceneResult:
+    """Sample, render and describe one scene."""
+    scene, attempts = sample_spec_scene(spec)
     path = out / spec.image
     path.parent.mkdir(parents=True, exist_ok=True)
     render(scene).save(path, format="JPEG", quality=JPEG_QUALITY)
-    result = SceneResult(spec, scene, attempt + 1)
+    result = SceneResult(spec, scene, attempts)
     text_rng = random.Random(f"{spec.seed}/{spec.split}/{spec.index}/text")
     if spec.split == "train":
         for task, builder in TASKS.items():
@@ -114,8 +130,13 @@ def _signature(scene: Scene) -> tuple:
     return (scene.width, scene.height, tuple((i.shape, i.colour, i.box) for i in scene.items))
 
 
+def rare_triplets(seed: int) -> tuple[Triplet, ...]:
+    """The triplets that only the test split of a dataset written with ``seed`` shows."""
+    return tuple(choose_rare_triplets(random.Random(f"{seed}/rare"), RARE_TRIPLETS))
+
+
 def _specs(n_train: int, n_test: int, seed: int) -> tuple[list[SceneSpec], tuple[Triplet, ...]]:
-    rare = tuple(choose_rare_triplets(random.Random(f"{seed}/rare"), RARE_TRIPLETS))
+    rare = rare_triplets(seed)
     n_abnormal = round(n_test * ABNORMAL_SHARE) if n_test > 1 else 0
     specs = [SceneSpec("train", i, seed, rare) for i in range(n_train)]
     specs += [SceneSpec("test", i, seed, rare) for i in range(n_test - n_abnormal)]
