@@ -1,8 +1,8 @@
 """Keep the records of a synthetic dataset whose scene has a given number of objects.
 
-Two uses: a curriculum stage (lone objects first: the bundled model learned to localise on the grounding samples of
-single-object scenes before the full mix, docs/model-card.md run 6), and a score by scene size (Acc@0.5 on the
-grounding questions of single-object test images tells localisation from binding).
+Two uses: a curriculum stage (lone objects first: run 5K learned to localise on the grounding samples of
+single-object scenes, and run 6 continued it on the full mix, docs/model-card.md), and a score by scene size (Acc@0.5
+on the grounding questions of single-object test images tells localisation from binding).
 
     python scripts/select_by_objects.py --synth gall --objects 1 gall/train/grounding.json \\
         --out gall/train/grounding_n1.json
@@ -10,8 +10,9 @@ grounding questions of single-object test images tells localisation from binding
         heldout/eval/grounding/grounding_eval.jsonl --out heldout/grounding_2-3.jsonl
 
 The files carry no object counts, so each record's scene is drawn again from its image path and the dataset's seed
-(read from DIR/stats.json; no rendering). A JSON list gives a JSON list, JSON lines give JSON lines, in the input's
-order. Prints one JSON object: records read, records kept, and the records per object count.
+(read from DIR/stats.json; no rendering). Files are read as the training manifests are (JSON lines if ``.jsonl``,
+else one JSON array) and written the same way, in the input's order. Prints one JSON object: records read, records
+kept, and the records per object count.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import json
 from collections import Counter
 from pathlib import Path
 
+from allseeing.data.manifest import ManifestError, iter_records
 from allseeing.data.synth.generate import SceneSpec, sample_spec_scene
 
 
@@ -36,34 +38,29 @@ def parse_range(text: str) -> range:
     return range(first, last + 1)
 
 
-def read_records(path: Path) -> tuple[list[dict], bool]:
-    """The records of a JSON list or JSON lines file, and whether it was JSON lines."""
-    text = path.read_text()
-    if text.lstrip().startswith("["):
-        return json.loads(text), False
+def read_records(path: Path) -> list[tuple[str, dict]]:
+    """``(where, record)`` for each record of a manifest (JSON lines if ``.jsonl``, else one JSON array)."""
     records = []
-    for number, line in enumerate(text.splitlines(), start=1):
-        if line.strip():
-            try:
-                records.append(json.loads(line))
-            except json.JSONDecodeError as error:
-                raise ValueError(f"{path}:{number}: not a JSON record ({error.msg})") from None
-    return records, True
+    for where, record in iter_records(path):
+        if isinstance(record, ManifestError):
+            raise ManifestError(f"{where}: {record}")
+        records.append((where, record))
+    return records
 
 
-def object_counts(records: list[dict], seed: int, source: Path) -> list[int]:
+def object_counts(records: list[tuple[str, dict]], seed: int) -> list[int]:
     """The number of objects in each record's scene (scenes drawn once per image)."""
     by_image: dict[str, int] = {}
     counts = []
-    for number, record in enumerate(records, start=1):
-        image = record.get("image")
+    for where, record in records:
+        image = record.get("image") if isinstance(record, dict) else None
         if not isinstance(image, str):
-            raise ValueError(f"{source}: record {number} has no image path")
+            raise ValueError(f"{where}: no image path")
         if image not in by_image:
             try:
                 spec = SceneSpec.of_image(image, seed)
             except ValueError as error:
-                raise ValueError(f"{source}: record {number}: {error}") from None
+                raise ValueError(f"{where}: {error}") from None
             by_image[image] = len(sample_spec_scene(spec)[0].items)
         counts.append(by_image[image])
     return counts
@@ -78,11 +75,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     seed = json.loads((args.synth / "stats.json").read_text())["seed"]
-    records, lines = read_records(args.manifest)
-    counts = object_counts(records, seed, args.manifest)
-    kept = [record for record, count in zip(records, counts, strict=True) if count in args.objects]
+    records = read_records(args.manifest)
+    counts = object_counts(records, seed)
+    kept = [record for (_, record), count in zip(records, counts, strict=True) if count in args.objects]
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    if lines:
+    if args.manifest.suffix == ".jsonl":
         args.out.write_text("".join(json.dumps(record) + "\n" for record in kept))
     else:
         args.out.write_text(json.dumps(kept))

@@ -62,7 +62,7 @@ def test_a_record_that_is_not_a_synthetic_scene_is_named(dataset, tmp_path):
     out, _ = dataset
     source = tmp_path / "mixed.json"
     source.write_text(json.dumps([{"image": "images/train/train_000001.jpg"}, {"image": "photos/cat.jpg"}]))
-    with pytest.raises(ValueError, match=r"mixed.json: record 2: 'photos/cat.jpg' is not the image path"):
+    with pytest.raises(ValueError, match=r"mixed.json\[1\]: 'photos/cat.jpg' is not the image path"):
         select_by_objects.main([str(source), "--synth", str(out), "--objects", "1", "--out", str(tmp_path / "o")])
 
 
