@@ -1,5 +1,7 @@
 """Training configs: the stage presets, typed overrides, the derived accumulation, trainable parameter sets."""
 
+import json
+
 import pytest
 
 from allseeing.model.build import new_model
@@ -59,6 +61,17 @@ def test_overrides_are_typed_and_unknown_keys_refused():
         load_config("configs/train/small-synth.yaml", ["per_device_batch=four"])
     with pytest.raises(ConfigError, match="trainable must be one of"):
         load_config("configs/train/small-synth.yaml", ["trainable=vision"])
+
+
+def test_ratios_must_be_non_negative_and_leave_something_to_train():
+    def data(*ratios):
+        return "data=" + json.dumps([{"path": f"m{i}.json", "ratio": r} for i, r in enumerate(ratios)])
+
+    assert [s.ratio for s in load_config(None, [data(1.0, 0.0)]).data] == [1.0, 0.0]
+    with pytest.raises(ConfigError, match=r"data m1.json: ratio must be a finite number >= 0, got -0.5"):
+        load_config(None, [data(1.0, -0.5)])
+    with pytest.raises(ConfigError, match="every manifest under 'data' has ratio 0"):
+        load_config(None, [data(0.0, 0.0)])
 
 
 @pytest.fixture(scope="module")

@@ -11,6 +11,7 @@ from allseeing.data.sampler import MicroBatches, epoch_plan, steps_per_epoch
 from allseeing.data.templates import TEMPLATES, turns_from_llava
 from allseeing.data.tokenize import SampleTooLongError, SpecialIds, encode_conversation
 from allseeing.train.config import DataSource
+from allseeing.train.recipe import tokenizer_corpus
 
 
 def encoder(max_length=400):
@@ -132,6 +133,19 @@ def test_ratios_repeat_and_subsample_sources():
     assert steps_per_epoch(prepared, 5) == 6 and len(plan) == 30
     counts = np.bincount(prepared.source[plan], minlength=2)
     assert list(counts) == [20, 10]
+
+
+def test_a_source_at_ratio_zero_is_not_trained_on_but_feeds_a_fresh_tokenizer(tmp_path):
+    prepared = fake_prepared([5] * 30, [True] * 30, ratios=(1.0, 0.0), sources=[0] * 10 + [1] * 20)
+    plan = epoch_plan(prepared, 0, 0, global_batch=5, group_by_length=True)
+    assert steps_per_epoch(prepared, 5) == 2 and sorted(plan) == list(range(10))
+    sources = []
+    for name, answer, ratio in (("grounding", "<box>[[1, 2, 3, 4]]</box>", 1.0), ("relation", "(A) left of", 0.0)):
+        record = sample(0)
+        record["conversations"][1]["value"] = answer
+        (tmp_path / f"{name}.json").write_text(json.dumps([record]))
+        sources.append(DataSource(str(tmp_path / f"{name}.json"), str(tmp_path), ratio))
+    assert tokenizer_corpus(sources) == ["<image>\nq", "<box>[[1, 2, 3, 4]]</box>", "<image>\nq", "(A) left of"]
 
 
 def test_one_process_with_accumulation_sees_what_two_processes_see():

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import types
 import typing
 from dataclasses import dataclass, field
@@ -29,7 +30,9 @@ class DataSource:
 
     path: str
     image_root: str = "."
-    ratio: float = 1.0  # samples drawn per epoch, as a multiple of the manifest's size
+    # Samples drawn per epoch, as a multiple of the manifest's size. 0 trains on none of it, but a fresh model's
+    # tokenizer still learns its text: a curriculum's first stage lists the later stages' tasks at 0.
+    ratio: float = 1.0
 
 
 @dataclass
@@ -125,6 +128,11 @@ class TrainConfig:
             raise ConfigError(f"max_minutes must be positive, got {self.max_minutes}")
         if not self.data:
             raise ConfigError("no data: give at least one manifest under 'data'")
+        for source in self.data:
+            if not math.isfinite(source.ratio) or source.ratio < 0:
+                raise ConfigError(f"data {source.path}: ratio must be a finite number >= 0, got {source.ratio}")
+        if not any(source.ratio > 0 for source in self.data):
+            raise ConfigError("no data to train on: every manifest under 'data' has ratio 0")
         return self
 
     def to_json(self) -> dict:

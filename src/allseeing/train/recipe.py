@@ -35,7 +35,7 @@ from allseeing.model.build import load, new_model
 from allseeing.model.build import save as save_model
 from allseeing.model.processor import Processor
 from allseeing.train import checkpoint
-from allseeing.train.config import TrainConfig
+from allseeing.train.config import DataSource, TrainConfig
 from allseeing.train.distributed import Engine, distributed
 
 CORPUS_RECORDS = 20_000  # records read to train a fresh model's tokenizer
@@ -60,15 +60,20 @@ def initial_model(config: TrainConfig) -> tuple[LlavaForConditionalGeneration, P
     """A model folder, or ``preset:NAME`` (random weights) with a tokenizer trained on the first records of the data."""
     if not config.init.startswith("preset:"):
         return load(config.init)
-    texts = [
+    return new_model(config.init.removeprefix("preset:"), tokenizer_corpus(config.data), seed=config.seed)
+
+
+def tokenizer_corpus(sources: list[DataSource]) -> list[str]:
+    """The turns of the first ``CORPUS_RECORDS`` records of every source, those at ratio 0 included, so that a
+    curriculum's first stage gets the tokenizer of the whole mix it will widen to."""
+    return [
         turn["value"]
-        for source in config.data
+        for source in sources
         for _, record in islice(iter_records(source.path), CORPUS_RECORDS)
         if isinstance(record, dict)
         for turn in record.get("conversations", [])
         if isinstance(turn, dict) and isinstance(turn.get("value"), str)
     ]
-    return new_model(config.init.removeprefix("preset:"), texts, seed=config.seed)
 
 
 def with_lora(model: LlavaForConditionalGeneration, config: TrainConfig):
