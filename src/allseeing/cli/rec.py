@@ -31,7 +31,7 @@ def register(verbs: argparse._SubParsersAction) -> None:
         "triplets, errors. strict exits 1 at the first problem; lenient reports problems in 'errors'; compat "
         "reproduces upstream eval_psg.py extraction.",
     )
-    p.add_argument("--mode", choices=MODES, default="lenient")
+    p.add_argument("--mode", choices=MODES, default="lenient", help="default: lenient")
     add_frame_option(p)
     p.add_argument("--size", nargs=2, type=int, metavar=("W", "H"), help="original image size: adds pixel boxes")
     p.add_argument("file", nargs="?", metavar="FILE", help="ReC text file (default: stdin)")
