@@ -10,9 +10,9 @@ on the grounding questions of single-object test images tells localisation from 
         heldout/eval/grounding/grounding_eval.jsonl --out heldout/grounding_2-3.jsonl
 
 The files carry no object counts, so each record's scene is drawn again from its image path and the dataset's seed
-(read from DIR/stats.json; no rendering). Files are read as the training manifests are (JSON lines if ``.jsonl``,
-else one JSON array) and written the same way, in the input's order. Prints one JSON object: records read, records
-kept, and the records per object count.
+(read from DIR/stats.json; no rendering). Files are read and written as the training manifests are (JSON lines if
+``.jsonl``, else one JSON array; the output's format follows its own name), in the input's order. Prints one JSON
+object: records read, records kept, and the records per object count.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ import json
 from collections import Counter
 from pathlib import Path
 
-from allseeing.data.manifest import ManifestError, iter_records
+from allseeing.data.manifest import ManifestError, iter_records, write_records
 from allseeing.data.synth.generate import SceneSpec, sample_spec_scene
 
 
@@ -79,10 +79,7 @@ def main(argv: list[str] | None = None) -> int:
     counts = object_counts(records, seed)
     kept = [record for (_, record), count in zip(records, counts, strict=True) if count in args.objects]
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    if args.manifest.suffix == ".jsonl":
-        args.out.write_text("".join(json.dumps(record) + "\n" for record in kept))
-    else:
-        args.out.write_text(json.dumps(kept))
+    write_records(args.out, kept)
     by_objects = dict(sorted(Counter(counts).items()))
     print(json.dumps({"records": len(records), "kept": len(kept), "by_objects": by_objects}))
     return 0

@@ -28,6 +28,7 @@ from tqdm import tqdm
 
 from allseeing.data.check import ImageCache, check_record
 from allseeing.data.image import load_image
+from allseeing.data.manifest import is_json_lines
 from allseeing.data.templates import turns_from_llava
 from allseeing.data.tokenize import IGNORE_INDEX, Encoded, SampleTooLongError
 from allseeing.rec.flip import flip_text
@@ -62,7 +63,7 @@ class Prepared:
 
 def as_jsonl(path: Path, cache: Path) -> Path:
     """A JSONL file with the manifest's records: the file itself, or a one-time conversion of a JSON array."""
-    if path.suffix == ".jsonl":
+    if is_json_lines(path):
         return path
     converted = cache / f"{path.stem}-{_fingerprint(path)}.jsonl"
     if not converted.exists():

@@ -11,6 +11,19 @@ class ManifestError(ValueError):
     """A manifest that cannot be read at all (not JSON, not a list)."""
 
 
+def is_json_lines(path: Path) -> bool:
+    """Whether a manifest is JSON Lines (``.jsonl``) rather than one JSON array: the suffix decides, as everywhere."""
+    return path.suffix == ".jsonl"
+
+
+def write_records(path: Path, records: list) -> None:
+    """Write records as the manifest format ``path``'s suffix names (:func:`is_json_lines`), as they will be read."""
+    if is_json_lines(path):
+        path.write_text("".join(json.dumps(record, ensure_ascii=False) + "\n" for record in records), encoding="utf-8")
+    else:
+        path.write_text(json.dumps(records, ensure_ascii=False), encoding="utf-8")
+
+
 def iter_records(path: str | Path) -> Iterator[tuple[str, object]]:
     """Yield ``(where, record)`` for every sample; ``where`` names the file and the record for messages.
 
@@ -18,7 +31,7 @@ def iter_records(path: str | Path) -> Iterator[tuple[str, object]]:
     caller can count it and go on); anything else is read as one JSON array.
     """
     path = Path(path)
-    if path.suffix == ".jsonl":
+    if is_json_lines(path):
         with path.open(encoding="utf-8") as handle:
             for number, line in enumerate(handle, start=1):
                 if not line.strip():

@@ -30,6 +30,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
+from allseeing.data.manifest import write_records
 from allseeing.data.synth import evalsets
 from allseeing.data.synth.relations import PREDICATES, salient_relations, scene_graph
 from allseeing.data.synth.scenes import Triplet, choose_rare_triplets, sample_scene, sample_scenes
@@ -195,7 +196,7 @@ def _write_training(out: Path, samples: dict[str, list[dict]], stats: _Stats) ->
     folder = out / "train"
     folder.mkdir(exist_ok=True)
     for task, task_samples in samples.items():
-        (folder / f"{task}.json").write_text(json.dumps(task_samples, ensure_ascii=False), encoding="utf-8")
+        write_records(folder / f"{task}.json", task_samples)
         stats.samples[task] = len(task_samples)
 
 
