@@ -13,9 +13,11 @@ def register(verbs: argparse._SubParsersAction) -> None:
         "train",
         parents=[common_options()],
         help="train a model from a config (configs/train/*.yaml), with key=value overrides",
-        description="Train with one of the presets in configs/train/ (the four ASMv2 stages, small-synth), overriding "
-        "any key with key=value (types are checked, unknown keys are refused). Under torchrun the global batch is kept "
-        "and gradient accumulation derived. resume=true continues from the last checkpoint in output_dir.",
+        description="Train with one of the presets in configs/train/ (the four ASMv2 stages, small-synth; a preset "
+        "with 'stage: vision' such as small-vision trains a vision tower alone on the synthetic world's dense truth), "
+        "overriding any key with key=value (types are checked, unknown keys are refused). Under torchrun the global "
+        "batch is kept and gradient accumulation derived. resume=true continues from the last checkpoint in "
+        "output_dir.",
     )
     p.add_argument("config", help="a YAML preset")
     p.add_argument("overrides", nargs="*", metavar="key=value")
@@ -23,9 +25,13 @@ def register(verbs: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from allseeing.train.config import load_config
-    from allseeing.train.recipe import train
+    from allseeing.train.config import VisionConfig, load_stage_config
 
-    summary = train(load_config(args.config, args.overrides), progress=sys.stderr.isatty())
+    config = load_stage_config(args.config, args.overrides)
+    if isinstance(config, VisionConfig):
+        from allseeing.train.vision import train_vision as train
+    else:
+        from allseeing.train.recipe import train
+    summary = train(config, progress=sys.stderr.isatty())
     print_json(summary)
     return 0

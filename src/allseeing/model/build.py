@@ -8,10 +8,11 @@ linear-GELU-linear projector with biases, one ``<image>`` id per image feature. 
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 from pathlib import Path
 
 import torch
-from transformers import CLIPVisionConfig, LlamaConfig, LlavaConfig, LlavaForConditionalGeneration
+from transformers import CLIPVisionConfig, CLIPVisionModel, LlamaConfig, LlavaConfig, LlavaForConditionalGeneration
 
 from allseeing.model.presets import ModelPreset, get_preset
 from allseeing.model.processor import Processor, ProcessorConfig
@@ -66,8 +67,8 @@ def sincos_positions(grid: int, width: int) -> torch.Tensor:
     return torch.cat([rows, columns], dim=-1).reshape(grid * grid, width)
 
 
-def init_vision_positions(model: LlavaForConditionalGeneration, mode: str) -> None:
-    """Start the vision tower's position embeddings as ``mode`` says (see ``ModelPreset.vision_positions``).
+def init_vision_positions(tower: CLIPVisionModel, mode: str) -> None:
+    """Start a vision tower's position embeddings as ``mode`` says (see ``ModelPreset.vision_positions``).
 
     With CLIP's random N(0, 0.02) start, a patch's place is hardly readable from the tower's output (a linear
     probe of the small preset's image features finds the patch row 25% of the time at initialisation, 18% after
@@ -78,24 +79,39 @@ def init_vision_positions(model: LlavaForConditionalGeneration, mode: str) -> No
         return
     if mode != "sincos":
         raise ValueError(f"unknown vision position initialisation {mode!r}; known: random, sincos")
-    embedding = model.model.vision_tower.embeddings.position_embedding.weight
-    grid = patch_grid(model.config.vision_config)
+    embedding = tower.embeddings.position_embedding.weight
+    grid = patch_grid(tower.config)
     with torch.no_grad():
         embedding[0] = 0.0
         embedding[1:] = sincos_positions(grid, embedding.shape[1])
 
 
+def with_tower_shape(preset: ModelPreset, tower: CLIPVisionConfig) -> ModelPreset:
+    """``preset`` with its vision settings read from ``tower`` (a pretrained tower's width, depth and resolution)."""
+    return replace(preset, vision={key: getattr(tower, key) for key in preset.vision})
+
+
 def new_model(
-    preset: str | ModelPreset, corpus: list[str], seed: int = 0
+    preset: str | ModelPreset, corpus: list[str], seed: int = 0, vision: str | Path | None = None
 ) -> tuple[LlavaForConditionalGeneration, Processor]:
-    """A randomly initialised model with a tokenizer trained on ``corpus`` (synthetic-world text)."""
+    """A randomly initialised model with a tokenizer trained on ``corpus`` (synthetic-world text).
+
+    ``vision``: a CLIP vision folder whose weights (and shape) the model's tower takes, as upstream's models start
+    from a pretrained CLIP; the rest stays random.
+    """
     preset = get_preset(preset) if isinstance(preset, str) else preset
+    tower = CLIPVisionModel.from_pretrained(vision) if vision is not None else None
+    if tower is not None:
+        preset = with_tower_shape(preset, tower.config)
     tokenizer = train_tokenizer(corpus, vocab_size=preset.tokenizer_vocab)
     processor = Processor(tokenizer, processor_config(preset))
     torch.manual_seed(seed)
     config = llava_config(preset, preset.vocab_size or len(tokenizer), processor.special.image, processor.pad_id)
     model = LlavaForConditionalGeneration(config).eval()
-    init_vision_positions(model, preset.vision_positions)
+    if tower is None:
+        init_vision_positions(model.model.vision_tower, preset.vision_positions)
+    else:
+        model.model.vision_tower.load_state_dict(tower.state_dict())
     return model, processor
 
 

@@ -39,6 +39,9 @@ class DataSource:
 class TrainConfig:
     # what to train
     init: str = "preset:small"  # "preset:NAME" (random init, tokenizer trained on the data) or a model folder
+    # With init=preset:NAME: a CLIP vision folder (a vision stage's final/, or any pretrained CLIP) whose weights and
+    # shape (resolution included) replace the preset's randomly initialised tower, as upstream starts from CLIP.
+    vision_init: str | None = None
     trainable: str = (
         "llm_and_projector"  # projector | llm_and_projector | all (the vision tower stays frozen otherwise)
     )
@@ -126,6 +129,8 @@ class TrainConfig:
             raise ConfigError(f"length_group_batches must be at least 1, got {self.length_group_batches}")
         if self.max_minutes is not None and self.max_minutes <= 0:
             raise ConfigError(f"max_minutes must be positive, got {self.max_minutes}")
+        if self.vision_init is not None and not self.init.startswith("preset:"):
+            raise ConfigError(f"vision_init needs init=preset:NAME (a fresh model), got init={self.init!r}")
         if not self.data:
             raise ConfigError("no data: give at least one manifest under 'data'")
         for source in self.data:
@@ -139,9 +144,8 @@ class TrainConfig:
         return dataclasses.asdict(self)
 
 
-def _coerce(name: str, value: object, annotation: object) -> object:
-    """``value`` as the field's type, or a ConfigError naming the key."""
-    hint = typing.get_type_hints(TrainConfig)[name] if annotation is None else annotation
+def _coerce(name: str, value: object, hint: object) -> object:
+    """``value`` as the field's type ``hint``, or a ConfigError naming the key."""
     origin = typing.get_origin(hint)
     if origin in (typing.Union, types.UnionType):
         options = [a for a in typing.get_args(hint) if a is not type(None)]
@@ -173,21 +177,103 @@ def _coerce(name: str, value: object, annotation: object) -> object:
     return value
 
 
-def load_config(path: str | Path | None, overrides: list[str] = ()) -> TrainConfig:
-    """A preset file (or the defaults) with ``key=value`` overrides applied; unknown keys raise."""
-    values: dict = {}
-    if path is not None:
-        try:
-            values = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
-        except (OSError, yaml.YAMLError) as error:
-            raise ConfigError(f"cannot read {path}: {error}") from None
+def read_preset(path: str | Path) -> dict:
+    """A YAML preset's mapping of keys to values."""
+    try:
+        values = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
+    except (OSError, yaml.YAMLError) as error:
+        raise ConfigError(f"cannot read {path}: {error}") from None
+    if not isinstance(values, dict):
+        raise ConfigError(f"{path}: a preset is a mapping of keys to values, got {type(values).__name__}")
+    return values
+
+
+def load_config(path: str | Path | None, overrides: list[str] = (), schema: type = TrainConfig):
+    """A preset file (or the defaults) with ``key=value`` overrides applied, as an instance of ``schema`` (a
+    dataclass with a ``check`` method); unknown keys raise."""
+    values: dict = read_preset(path) if path is not None else {}
     for override in overrides:
         key, sep, value = override.partition("=")
         if not sep:
             raise ConfigError(f"override {override!r} is not key=value")
         values[key.strip()] = value
-    known = {f.name for f in dataclasses.fields(TrainConfig)}
+    hints = typing.get_type_hints(schema)
+    known = {f.name for f in dataclasses.fields(schema)}
     unknown = sorted(set(values) - known)
     if unknown:
         raise ConfigError(f"unknown keys {unknown}; known keys: {', '.join(sorted(known))}")
-    return TrainConfig(**{k: _coerce(k, v, None) for k, v in values.items()}).check()
+    return schema(**{k: _coerce(k, v, hints[k]) for k, v in values.items()}).check()
+
+
+@dataclass
+class VisionConfig:
+    """Stage 0: a vision tower trained alone on the synthetic world's dense per-patch truth (``train/vision.py``).
+
+    A preset file marks itself with ``stage: vision``; ``allseeing train`` then runs this stage. Scenes are drawn
+    on the fly from the world (``scene_seed``'s training split, scene ``k`` for the ``k``-th sample, so a run
+    never repeats a scene and resumes exactly); held-out scenes come from the test split of ``heldout_seed``.
+    """
+
+    stage: str = "vision"
+    preset: str = "small"  # the model preset whose vision tower is trained
+    # the tower's input and patch side; None keeps the preset's (resolution is a choice this stage measures)
+    image_size: int | None = None
+    patch_size: int | None = None
+    frozen_patch_embedding: bool = True  # as in TrainConfig: keeps patches' places readable in the features
+    scene_seed: int = 0
+    heldout_seed: int = 1
+    heldout_scenes: int = 200
+    samples: int = 200_000  # the schedule's length in samples (scenes)
+    max_steps: int | None = None  # stop early at this step; the schedule still spans ``samples``
+    max_minutes: float | None = None  # a time box, as in TrainConfig (the schedule follows the time when ahead)
+    batch: int = 64
+    learning_rate: float = 1e-3
+    weight_decay: float = 0.05
+    warmup_ratio: float = 0.03
+    max_grad_norm: float | None = 1.0
+    bf16: bool = False
+    seed: int = 0
+    output_dir: str = "runs/vision"
+    save_every: int = 500  # steps
+    eval_every: int = 500  # steps; the held-out metrics go to log.jsonl
+    keep_checkpoints: int = 2
+    log_every: int = 10
+    resume: bool = False
+    num_workers: int = 1
+
+    def check(self) -> VisionConfig:
+        if self.stage != "vision":
+            raise ConfigError(f"stage must be 'vision' for a vision-stage config, got {self.stage!r}")
+        for name in ("samples", "batch", "save_every", "eval_every", "log_every"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"{name} must be at least 1, got {getattr(self, name)}")
+        if self.heldout_scenes < 0:
+            raise ConfigError(f"heldout_scenes must be >= 0, got {self.heldout_scenes}")
+        if self.max_minutes is not None and self.max_minutes <= 0:
+            raise ConfigError(f"max_minutes must be positive, got {self.max_minutes}")
+        size = self.image_size or 0
+        patch = self.patch_size or 0
+        if size and patch and size % patch:
+            raise ConfigError(f"image_size {size} is not a multiple of patch_size {patch}")
+        return self
+
+    def to_json(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+STAGES = {"vision": VisionConfig}
+
+
+def load_stage_config(path: str | Path, overrides: list[str] = ()) -> TrainConfig | VisionConfig:
+    """A training preset of any stage: ``stage: vision`` is stage 0 (:class:`VisionConfig`), none the LLaVA
+    stages (:class:`TrainConfig`)."""
+    stage = read_preset(path).get("stage")
+    for override in overrides:
+        key, _, value = override.partition("=")
+        if key.strip() == "stage":
+            stage = value
+    if stage is None:
+        return load_config(path, overrides)
+    if stage not in STAGES:
+        raise ConfigError(f"{path}: unknown stage {stage!r}; known: {', '.join(STAGES)} (or no stage key)")
+    return load_config(path, overrides, STAGES[stage])

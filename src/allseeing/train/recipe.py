@@ -57,10 +57,13 @@ def set_trainable(model, trainable: str, frozen_patch_embedding: bool = False) -
 
 
 def initial_model(config: TrainConfig) -> tuple[LlavaForConditionalGeneration, Processor]:
-    """A model folder, or ``preset:NAME`` (random weights) with a tokenizer trained on the first records of the data."""
+    """A model folder, or ``preset:NAME`` (random weights, or the tower of ``vision_init``) with a tokenizer trained
+    on the first records of the data."""
     if not config.init.startswith("preset:"):
         return load(config.init)
-    return new_model(config.init.removeprefix("preset:"), tokenizer_corpus(config.data), seed=config.seed)
+    return new_model(
+        config.init.removeprefix("preset:"), tokenizer_corpus(config.data), seed=config.seed, vision=config.vision_init
+    )
 
 
 def tokenizer_corpus(sources: list[DataSource]) -> list[str]:

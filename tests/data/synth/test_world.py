@@ -17,6 +17,7 @@ from allseeing.data.synth.world import (
     make_item,
     render,
     sample_canvas,
+    size_class_of,
 )
 from allseeing.rec.boxes import decode, iou
 
@@ -73,3 +74,19 @@ def test_each_shape_fills_its_box(shape):
 
 def test_rendering_is_deterministic(scenes):
     assert render(scenes[5]).tobytes() == render(scenes[5]).tobytes()
+
+
+def test_size_classes_follow_the_drawn_side():
+    size = (300, 150)  # shorter side 150 px; a square999 code is 300 / 999 px
+    code = lambda share: round(share * 150 * 999 / 300)  # noqa: E731
+    assert [size_class_of(code(s), size) for s in (0.14, 0.25, 0.4)] == ["small", "medium", "large"]
+    assert size_class_of(code(0.05), size) == "small"  # shrunk inside another object
+    assert size_class_of(code(0.18), size) == "small" and size_class_of(code(0.20), size) == "medium"
+    assert size_class_of(code(0.32), size) == "large" and size_class_of(code(0.6), size) == "large"
+
+
+def test_every_objects_size_word_matches_its_drawn_size(scenes):
+    # objects placed inside another are shrunk to fit; their size word follows (never a "large" tiny object)
+    for scene in scenes:
+        for drawn in scene.items:
+            assert size_class_of(drawn.box[2] - drawn.box[0], scene.size) == drawn.size, (scene.scene_id, drawn)

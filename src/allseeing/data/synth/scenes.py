@@ -23,6 +23,7 @@ from allseeing.data.synth.world import (
     sample_background,
     sample_canvas,
     side_in_codes,
+    size_class_of,
 )
 from allseeing.rec.boxes import area
 
@@ -97,7 +98,9 @@ def _place(
         )
         if box is None or not _fits(box, limits):
             continue
-        item = make_item(shape, colour, size_class, box, size)
+        # An object placed inside another is shrunk to fit it: name its size by what is drawn, so that "large"
+        # never describes an object smaller than a "small" one.
+        item = make_item(shape, colour, size_class_of(box[2] - box[0], size), box, size)
         if anchor is not None and not PREDICATES[anchor[0]].holds(item, items[anchor[1]]):
             continue
         if _occlusion_ok(items, item):

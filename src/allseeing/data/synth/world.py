@@ -113,6 +113,13 @@ def side_in_codes(size: str, image_size: tuple[int, int], rng: random.Random) ->
     return max(2, round(side_pixels * box_frames.BOX_SCALE / max(image_size)))
 
 
+def size_class_of(side: int, image_size: tuple[int, int]) -> str:
+    """The size class a square object of ``side`` square999 codes looks like: the class whose range of sides (a
+    share of the shorter canvas side) holds it, else the nearest one."""
+    share = side * max(image_size) / box_frames.BOX_SCALE / min(image_size)
+    return min(SIZES, key=lambda name: max(SIZES[name][0] - share, share - SIZES[name][1], 0.0))
+
+
 # --- rendering ---------------------------------------------------------------------------------------------------
 
 
@@ -142,11 +149,11 @@ def _unit_polygon(shape: str) -> list[tuple[float, float]]:
 _POLYGONS = {shape: _unit_polygon(shape) for shape in SHAPES if shape not in ("circle", "square")}
 
 
-def _draw_item(canvas: Image.Image, item: Item) -> None:
-    """Paste ``item`` in its colour through an antialiased mask drawn at SUPERSAMPLE x over its box only."""
+def _item_mask(item: Item, canvas_size: tuple[int, int]) -> tuple[Image.Image, tuple[int, int]]:
+    """``item``'s antialiased coverage (mode L) over its box, drawn at SUPERSAMPLE x, and where it goes."""
     x1, y1, x2, y2 = item.pixel_box
     left, top = math.floor(x1), math.floor(y1)
-    right, bottom = min(math.ceil(x2), canvas.width), min(math.ceil(y2), canvas.height)
+    right, bottom = min(math.ceil(x2), canvas_size[0]), min(math.ceil(y2), canvas_size[1])
     region = (max(right - left, 1), max(bottom - top, 1))
     k = SUPERSAMPLE
     mask = Image.new("L", (region[0] * k, region[1] * k), 0)
@@ -160,8 +167,7 @@ def _draw_item(canvas: Image.Image, item: Item) -> None:
     else:
         width, height = bx2 - bx1 - 1, by2 - by1 - 1
         draw.polygon([(bx1 + u * width, by1 + v * height) for u, v in _POLYGONS[item.shape]], fill=255)
-    mask = mask.resize(region, Image.Resampling.BOX)
-    canvas.paste(COLOURS[item.colour], (left, top), mask)
+    return mask.resize(region, Image.Resampling.BOX), (left, top)
 
 
 def _background(scene: Scene) -> Image.Image:
@@ -191,5 +197,19 @@ def render(scene: Scene) -> Image.Image:
     """The scene as an RGB image of its original size."""
     canvas = _background(scene)
     for item in scene.items:
-        _draw_item(canvas, item)
+        mask, corner = _item_mask(item, canvas.size)
+        canvas.paste(COLOURS[item.colour], corner, mask)
+    return canvas
+
+
+def object_map(scene: Scene) -> Image.Image:
+    """Which object each pixel shows (mode L): 0 for the background, ``k + 1`` for ``scene.items[k]``.
+
+    A pixel belongs to the top-most object that covers at least half of it (the masks :func:`render` paints with),
+    so an object's pixels here are exactly the part of it left visible by the objects drawn over it.
+    """
+    canvas = Image.new("L", scene.size, 0)
+    for index, item in enumerate(scene.items):
+        mask, corner = _item_mask(item, canvas.size)
+        canvas.paste(index + 1, corner, mask.point(lambda value: 255 if value >= 128 else 0))
     return canvas
