@@ -134,14 +134,20 @@ class DenseScenes(torch.utils.data.Dataset):
 
 
 def dense_loss(outputs: dict[str, torch.Tensor], batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    """Each target's loss and their weighted sum (``total``): cross-entropy for the classes and L1 for the
-    geometry, on object patches only for the box and the centre."""
+    """Each target's loss and their weighted sum (``total``): cross-entropy for the classes (the mean over object
+    patches and the mean over background patches, averaged), binary cross-entropy for the quarters, and L1 for the
+    geometry on object patches."""
+    objects = batch["item"] >= 0
+    # Object patches are about a tenth of all: averaged over every patch, the classes would learn the background
+    # and hardly the objects (shape stayed at chance); object and background patches are averaged apart instead.
+    weights = torch.where(objects, 1 / objects.sum().clamp(min=1), 1 / (~objects).sum().clamp(min=1))
     losses = {
-        name: functional.cross_entropy(outputs[name].flatten(0, 1).float(), batch[name].flatten())
+        name: (functional.cross_entropy(outputs[name].transpose(1, 2).float(), batch[name], reduction="none") * weights)
+        .sum()
+        .div(2)
         for name in ("shape", "colour", "size")
     }
     losses["quarters"] = functional.binary_cross_entropy_with_logits(outputs["quarters"].float(), batch["quarters"])
-    objects = batch["item"] >= 0
     for name in ("box", "centre"):
         difference = (outputs[name].float() - batch[name]).abs().sum(-1)
         losses[name] = (difference * objects).sum() / objects.sum().clamp(min=1)

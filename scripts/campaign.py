@@ -1,0 +1,203 @@
+"""Run, resume and watch a staged training campaign (the bundled model's recipe) in a folder outside the repository.
+
+    python scripts/campaign.py run configs/campaign/small.yaml --root /work/camp [--minutes 170]
+    python scripts/campaign.py status configs/campaign/small.yaml --root /work/camp
+
+A plan (YAML) lists stages in order, each an ``allseeing train`` preset with a time budget (its ``max_minutes``:
+the learning-rate schedule anneals over it, resumes included) and the data it needs first (commands, each with
+the file that marks it done). ``run`` works through the stages from the first without a ``final/`` folder:
+it prepares that stage's data, then trains it with ``resume=true`` in ``ROOT/<stage>`` (the working directory
+is ROOT, so the presets' relative paths point into it), and scores every finished LLaVA stage on the held-out
+grounding questions of the plan. ``--minutes`` bounds this invocation: at the limit the running stage is stopped
+(its checkpoints are atomic; the next ``run`` resumes from the newest), so the campaign can run in the
+background across sessions and restarts. ``status`` prints one JSON object: each stage's state, step, samples,
+training minutes against its budget and its latest held-out metrics.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shlex
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+ALLSEEING = [sys.executable, "-m", "allseeing"]  # this interpreter's package, whatever is on PATH
+HELDOUT_FILE = "heldout.json"  # a stage's held-out scores, beside its final/ folder
+
+
+@dataclass
+class Step:
+    """A command preparing data (run in ROOT); ``creates`` is the file that exists once it has finished."""
+
+    creates: str
+    run: list[str]
+
+
+@dataclass
+class Stage:
+    name: str
+    config: str  # a training preset, relative to the repository
+    minutes: float  # the stage's time budget (max_minutes)
+    overrides: list[str] = field(default_factory=list)
+    prepare: list[Step] = field(default_factory=list)
+
+
+@dataclass
+class Plan:
+    stages: list[Stage]
+    # held-out grounding questions (relative to ROOT, with their image folder) scored after each LLaVA stage
+    heldout: dict[str, dict[str, str]] = field(default_factory=dict)
+
+    @classmethod
+    def load(cls, path: Path) -> Plan:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+        try:
+            stages = [
+                Stage(**{**entry, "prepare": [Step(**step) for step in entry.get("prepare", [])]})
+                for entry in raw["stages"]
+            ]
+            plan = cls(stages, raw.get("heldout", {}))
+        except (KeyError, TypeError) as error:
+            raise SystemExit(f"{path}: not a campaign plan: {error}") from None
+        names = [stage.name for stage in stages]
+        if len(set(names)) != len(names):
+            raise SystemExit(f"{path}: stage names must be unique, got {names}")
+        return plan
+
+
+def expand(command: list[str]) -> list[str]:
+    """A plan's command with ``{repo}`` the repository; ``allseeing`` and ``python`` run with this interpreter."""
+    words = [word.replace("{repo}", str(REPO)) for word in command]
+    if words[0] == "allseeing":
+        return [*ALLSEEING, *words[1:]]
+    return [sys.executable, *words[1:]] if words[0] == "python" else words
+
+
+def is_vision(stage: Stage) -> bool:
+    return (yaml.safe_load((REPO / stage.config).read_text(encoding="utf-8")) or {}).get("stage") == "vision"
+
+
+def log(root: Path, message: str) -> None:
+    line = f"{time.strftime('%Y-%m-%d %H:%M:%S')} {message}"
+    print(line, file=sys.stderr, flush=True)
+    with (root / "campaign.log").open("a", encoding="utf-8") as file:
+        file.write(line + "\n")
+
+
+def run_until(command: list[str], root: Path, deadline: float, output: Path | None = None) -> bool:
+    """Run ``command`` in ``root`` until it ends (True if it succeeded) or the deadline passes (stopped: False)."""
+    log(root, "$ " + shlex.join(command))
+    with (output or Path("/dev/null")).open("w", encoding="utf-8") as stdout:
+        process = subprocess.Popen(command, cwd=root, stdout=stdout, start_new_session=True)
+        try:
+            code = process.wait(timeout=max(deadline - time.monotonic(), 1))
+        except subprocess.TimeoutExpired:
+            log(root, "time is up: stopping (the next run resumes from the newest checkpoint)")
+            os.killpg(process.pid, signal.SIGTERM)  # the trainer and its data-loader workers
+            try:
+                process.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                process.kill()
+            return False
+    if code:
+        raise SystemExit(f"campaign: {shlex.join(command)} failed with exit status {code} (see {root}/campaign.log)")
+    return True
+
+
+def score_heldout(plan: Plan, stage: Stage, root: Path, deadline: float) -> None:
+    """Grounding Acc@0.5 of the stage's final model on each held-out question file, into ROOT/<stage>/heldout.json."""
+    scores = {}
+    for name, spec in plan.heldout.items():
+        predictions = root / stage.name / f"heldout-{name}.jsonl"
+        predict = [*ALLSEEING, "predict", "grounding", "--model", f"{stage.name}/final"]
+        predict += ["--questions", spec["questions"], "--image-root", spec["image_root"], "--out", str(predictions)]
+        if not run_until(predict, root, deadline):
+            return
+        score = [*ALLSEEING, "eval", "score", "grounding", "--questions", spec["questions"]]
+        score += ["--predictions", str(predictions)]
+        result = root / stage.name / f"heldout-{name}.score.json"
+        if not run_until(score, root, deadline, result):
+            return
+        scores[name] = json.loads(result.read_text(encoding="utf-8"))
+    (root / stage.name / HELDOUT_FILE).write_text(json.dumps(scores, indent=2) + "\n", encoding="utf-8")
+
+
+def run(plan: Plan, root: Path, minutes: float | None) -> int:
+    deadline = time.monotonic() + (minutes * 60 if minutes else float("inf"))
+    root.mkdir(parents=True, exist_ok=True)
+    for stage in plan.stages:
+        folder = root / stage.name
+        if (folder / "final").is_dir():
+            if plan.heldout and not is_vision(stage) and not (folder / HELDOUT_FILE).is_file():
+                score_heldout(plan, stage, root, deadline)
+            continue
+        for step in stage.prepare:
+            if not (root / step.creates).exists() and not run_until(expand(step.run), root, deadline):
+                return 0
+        command = [*ALLSEEING, "train", str(REPO / stage.config), f"output_dir={stage.name}", "resume=true"]
+        command += [f"max_minutes={stage.minutes}", *stage.overrides]
+        log(root, f"stage {stage.name}: training")
+        if not run_until(command, root, deadline, root / f"{stage.name}.summary.json"):
+            return 0
+        if not (folder / "final").is_dir():
+            raise SystemExit(f"campaign: stage {stage.name} ended without {folder / 'final'}")
+        if plan.heldout and not is_vision(stage):
+            score_heldout(plan, stage, root, deadline)
+        if time.monotonic() >= deadline:
+            return 0
+    log(root, "campaign complete")
+    return 0
+
+
+def stage_status(stage: Stage, root: Path) -> dict:
+    """Where a stage stands, read from its folder: its log, config and held-out scores."""
+    folder = root / stage.name
+    entries = []
+    if (folder / "log.jsonl").is_file():
+        entries = [json.loads(line) for line in (folder / "log.jsonl").read_text(encoding="utf-8").splitlines()]
+    steps = [entry for entry in entries if "lr" in entry]
+    state = "done" if (folder / "final").is_dir() else "started" if steps else "pending"
+    status: dict = {"name": stage.name, "state": state, "budget_minutes": stage.minutes}
+    if steps:
+        status["step"] = steps[-1]["step"]
+        config = json.loads((folder / "config.json").read_text(encoding="utf-8"))
+        status["samples"] = steps[-1]["step"] * config.get("batch", config.get("global_batch", 0))
+    from allseeing.train.checkpoint import completed, load_state  # torch only when there is a checkpoint to read
+
+    saved = completed(folder) if folder.is_dir() else []
+    if saved:
+        status["checkpoint"] = saved[-1].name
+        status["minutes"] = round(load_state(saved[-1]).get("elapsed_s", 0.0) / 60, 1)
+    heldout = [entry["heldout"] for entry in entries if entry.get("heldout")]
+    if heldout:
+        status["heldout"] = heldout[-1]
+    if (folder / HELDOUT_FILE).is_file():
+        status["heldout"] = json.loads((folder / HELDOUT_FILE).read_text(encoding="utf-8"))
+    return status
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("action", choices=("run", "status"))
+    parser.add_argument("plan", type=Path, help="a campaign plan (configs/campaign/*.yaml)")
+    parser.add_argument("--root", type=Path, required=True, help="the campaign's folder (data, checkpoints, logs)")
+    parser.add_argument("--minutes", type=float, help="run: stop this invocation after this long (default: none)")
+    args = parser.parse_args(argv)
+    plan = Plan.load(args.plan)
+    if args.action == "run":
+        return run(plan, args.root.resolve(), args.minutes)
+    print(json.dumps({"root": str(args.root), "stages": [stage_status(s, args.root) for s in plan.stages]}, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,71 @@
+"""scripts/campaign.py: a two-stage tiny campaign is stopped, resumed, finished, scored and reported."""
+
+import importlib.util
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+SCRIPT = Path(__file__).parents[2] / "scripts" / "campaign.py"
+spec = importlib.util.spec_from_file_location("campaign", SCRIPT)
+campaign = importlib.util.module_from_spec(spec)
+sys.modules["campaign"] = campaign  # dataclasses look their module up
+spec.loader.exec_module(campaign)
+
+PLAN = """
+heldout:
+  all: {questions: data/eval/grounding/grounding_eval.jsonl, image_root: data}
+stages:
+  - name: vision
+    config: configs/train/small-vision.yaml
+    minutes: 5
+    overrides: [preset=tiny, image_size=none, patch_size=none, batch=8, samples=32, heldout_scenes=4, num_workers=0,
+                save_every=2, eval_every=2]
+  - name: lone
+    config: configs/train/small-lone.yaml
+    minutes: 5
+    overrides: [init=preset:tiny, global_batch=8, per_device_batch=8, max_steps=2, num_workers=0, max_bad_fraction=0.5,
+                'data=[{"path": "data/train/grounding.json", "image_root": "data"}]']
+    prepare:
+      - creates: data/stats.json
+        run: [allseeing, synth, --out, data, --n, "12", --test, "4", --seed, "0", --workers, "1"]
+"""
+
+
+@pytest.fixture
+def plan(tmp_path):
+    path = tmp_path / "plan.yaml"
+    path.write_text(PLAN)
+    return path
+
+
+def status(plan, root, capsys):
+    capsys.readouterr()
+    assert campaign.main(["status", str(plan), "--root", str(root)]) == 0
+    return {stage["name"]: stage for stage in json.loads(capsys.readouterr().out)["stages"]}
+
+
+def test_a_stopped_campaign_resumes_and_finishes(plan, tmp_path, capsys):
+    root = tmp_path / "camp"
+    assert campaign.main(["run", str(plan), "--root", str(root), "--minutes", "0.02"]) == 0  # stopped at once
+    stopped = status(plan, root, capsys)
+    assert stopped["vision"]["state"] in ("pending", "started") and stopped["lone"]["state"] == "pending"
+    assert "time is up" in (root / "campaign.log").read_text()
+
+    assert campaign.main(["run", str(plan), "--root", str(root)]) == 0
+    done = status(plan, root, capsys)
+    assert done["vision"]["state"] == done["lone"]["state"] == "done"
+    assert done["vision"]["step"] == 4 and done["vision"]["samples"] == 32 and "shape" in done["vision"]["heldout"]
+    assert done["lone"]["step"] == 2 and done["lone"]["samples"] == 16
+    assert set(done["lone"]["heldout"]["all"]) >= {"average", "coverage"}
+    # the LLaVA stage took the vision stage's tower
+    assert json.loads((root / "lone" / "config.json").read_text())["vision_init"] == "vision/final"
+    assert "campaign complete" in (root / "campaign.log").read_text()
+
+
+def test_a_plan_with_repeated_stage_names_is_refused(tmp_path):
+    path = tmp_path / "plan.yaml"
+    path.write_text("stages:\n  - {name: a, config: x.yaml, minutes: 1}\n  - {name: a, config: y.yaml, minutes: 1}\n")
+    with pytest.raises(SystemExit, match="unique"):
+        campaign.Plan.load(path)
