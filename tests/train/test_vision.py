@@ -35,7 +35,7 @@ def test_the_vision_stage_trains_and_reports_heldout_metrics(uninterrupted):
     curve = losses(out)
     assert len(curve) == 6 and curve[-1] < curve[0]
     heldout = json.loads((out / "final" / "heldout.json").read_text())
-    assert set(heldout) == {"background", "quarters", "shape", "colour", "size", "box_iou50", "objects_seen"}
+    assert set(heldout) == {"background", "cells", "shape", "colour", "size", "box_iou50", "objects_seen"}
     assert set(heldout["shape"]) == {"all", "small", "medium", "large"}
     assert 0 <= heldout["objects_seen"]["all"] <= 100
     assert sorted(p.name for p in out.glob("checkpoint-*")) == ["checkpoint-3", "checkpoint-6"]

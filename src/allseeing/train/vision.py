@@ -2,12 +2,13 @@
 
 ``allseeing train configs/train/small-vision.yaml [key=value ...]`` trains the stock ``CLIPVisionModel`` of a
 preset with one linear head per patch (discarded after) on :mod:`allseeing.data.synth.dense`'s targets: the shape,
-colour and size class of the object a patch shows (or the background), sub-patch objectness, the object's box and
-the offset of its centre. ASMv2 starts from a CLIP pretrained on 400M image-text pairs; nothing of the kind can be
-downloaded here, and a tower trained only through the language model's loss never learned shapes (model card),
-while the world knows the truth of every pixel. Scenes are drawn and rendered on the fly (JPEG-compressed as
-``allseeing synth`` writes them, so the tower sees what later stages read); scene ``k`` of the world's training
-split is the run's ``k``-th sample, so a run never repeats a scene and a resumed run continues the same curve.
+colour and size class of the object a patch shows (or the background), its outline inside the patch, the
+object's box and the offset of its centre. ASMv2 starts from a CLIP pretrained on 400M image-text pairs; nothing of
+the kind can be downloaded here, and a tower trained only through the language model's loss never learned shapes
+(model card), while the world knows the truth of every pixel. Scenes are drawn and rendered on the fly
+(JPEG-compressed as ``allseeing synth`` writes them, so the tower sees what later stages read); scene ``k`` of the
+world's training split is the run's ``k``-th sample, so a run never repeats a scene and a resumed run continues the
+same curve.
 
 The result, ``<output_dir>/final``, is a plain CLIP vision folder (``CLIPVisionModel.from_pretrained``): the
 LLaVA stages take it with ``vision_init`` as upstream's take a pretrained CLIP. Every ``eval_every`` steps the
@@ -34,7 +35,14 @@ from tqdm import tqdm
 from transformers import CLIPVisionConfig, CLIPVisionModel
 
 from allseeing.data.image import preprocess
-from allseeing.data.synth.dense import COLOUR_CLASSES, SHAPE_CLASSES, SIZE_CLASSES, dense_targets, visible_items
+from allseeing.data.synth.dense import (
+    CELLS,
+    COLOUR_CLASSES,
+    SHAPE_CLASSES,
+    SIZE_CLASSES,
+    dense_targets,
+    visible_items,
+)
 from allseeing.data.synth.generate import JPEG_QUALITY, SceneSpec, rare_triplets, sample_spec_scene
 from allseeing.data.synth.scenes import MAX_OBJECTS
 from allseeing.data.synth.world import SIZES, render
@@ -51,7 +59,7 @@ HEAD_SIZES = {
     "shape": len(SHAPE_CLASSES),
     "colour": len(COLOUR_CLASSES),
     "size": len(SIZE_CLASSES),
-    "quarters": 4,
+    "cells": CELLS * CELLS,
     "box": 4,
     "centre": 2,
 }
@@ -123,7 +131,7 @@ class DenseScenes(torch.utils.data.Dataset):
             "shape": torch.from_numpy(targets.shape),
             "colour": torch.from_numpy(targets.colour),
             "size": torch.from_numpy(targets.size),
-            "quarters": torch.from_numpy(targets.quarters),
+            "cells": torch.from_numpy(targets.cells),
             "box": torch.from_numpy(targets.box),
             "centre": torch.from_numpy(targets.centre),
             "item": torch.from_numpy(targets.item),
@@ -135,7 +143,7 @@ class DenseScenes(torch.utils.data.Dataset):
 
 def dense_loss(outputs: dict[str, torch.Tensor], batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     """Each target's loss and their weighted sum (``total``): cross-entropy for the classes (the mean over object
-    patches and the mean over background patches, averaged), binary cross-entropy for the quarters, and L1 for the
+    patches and the mean over background patches, averaged), binary cross-entropy for the outline cells, and L1 for the
     geometry on object patches."""
     objects = batch["item"] >= 0
     # Object patches are about a tenth of all: averaged over every patch, the classes would learn the background
@@ -147,7 +155,7 @@ def dense_loss(outputs: dict[str, torch.Tensor], batch: dict[str, torch.Tensor])
         .div(2)
         for name in ("shape", "colour", "size")
     }
-    losses["quarters"] = functional.binary_cross_entropy_with_logits(outputs["quarters"].float(), batch["quarters"])
+    losses["cells"] = functional.binary_cross_entropy_with_logits(outputs["cells"].float(), batch["cells"])
     for name in ("box", "centre"):
         difference = (outputs[name].float() - batch[name]).abs().sum(-1)
         losses[name] = (difference * objects).sum() / objects.sum().clamp(min=1)
@@ -155,7 +163,7 @@ def dense_loss(outputs: dict[str, torch.Tensor], batch: dict[str, torch.Tensor])
         losses["shape"]
         + losses["colour"]
         + losses["size"]
-        + losses["quarters"]
+        + losses["cells"]
         + BOX_WEIGHT * losses["box"]
         + CENTRE_WEIGHT * losses["centre"]
     )
@@ -175,8 +183,8 @@ def box_iou(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
 @torch.no_grad()
 def evaluate(tower: CLIPVisionModel, heads: DenseHeads, scenes: DenseScenes, layer: int, batch: int = 50) -> dict:
     """Held-out per-patch metrics (percentages): on object patches by the object's size class, accuracy of shape,
-    colour and size and the share of predicted boxes with IoU >= 0.5; background patches called background; quarter
-    objectness; and the share of objects the grid sees at all (labels at least one patch)."""
+    colour and size and the share of predicted boxes with IoU >= 0.5; background patches called background; the
+    outline cells; and the share of objects the grid sees at all (labels at least one patch)."""
     was_training = tower.training
     tower.eval()
     hits: dict[str, list[torch.Tensor]] = {}
@@ -191,7 +199,7 @@ def evaluate(tower: CLIPVisionModel, heads: DenseHeads, scenes: DenseScenes, lay
         hits.setdefault("box_iou50", []).append((box_iou(outputs["box"], data["box"]) >= 0.5)[objects])
         hits.setdefault("patch_size", []).append(size_of_patch[objects])
         hits.setdefault("background", []).append((outputs["shape"].argmax(-1) == 0)[~objects])
-        hits.setdefault("quarters", []).append(((outputs["quarters"] > 0) == (data["quarters"] > 0.5)).flatten())
+        hits.setdefault("cells", []).append(((outputs["cells"] > 0) == (data["cells"] > 0.5)).flatten())
         real = data["item_size"] >= 0
         seen.append(data["item_seen"][real])
         sizes.append(data["item_size"][real])
@@ -199,7 +207,7 @@ def evaluate(tower: CLIPVisionModel, heads: DenseHeads, scenes: DenseScenes, lay
         tower.train()
     flat = {name: torch.cat(values) for name, values in hits.items()}
     percent = lambda values: round(100 * values.float().mean().item(), 2) if len(values) else None  # noqa: E731
-    metrics: dict = {"background": percent(flat["background"]), "quarters": percent(flat["quarters"])}
+    metrics: dict = {"background": percent(flat["background"]), "cells": percent(flat["cells"])}
     for name in ("shape", "colour", "size", "box_iou50"):
         metrics[name] = {"all": percent(flat[name])}
         for index, size in enumerate(SIZES, start=1):
@@ -255,7 +263,6 @@ def train_vision(config: VisionConfig, progress: bool = True) -> dict:
         batch_size=config.batch,
         sampler=range(start * config.batch, end * config.batch),
         num_workers=config.num_workers,
-        persistent_workers=False,
     )
     autocast = torch.autocast("cpu", dtype=torch.bfloat16) if config.bf16 else nullcontext()
     log = (output / "log.jsonl").open("a", encoding="utf-8")

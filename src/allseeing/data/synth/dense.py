@@ -4,9 +4,9 @@ The tower sees the scene padded to a square and resized to its input (``data.ima
 ``grid x grid`` of patches. Each patch is labelled with the **top-most object that covers at least a quarter of
 it** (visible pixels, from :func:`world.object_map`, so a patch covered by two objects takes the one drawn on top),
 or with the background: that object's shape, colour and size class, its box, and where its centre lies from the
-patch's centre. Each quarter of a patch also says whether an object covers at least half of it (sub-patch
-objectness, finer than the grid). Geometry is computed on the padded square in the original pixels, so it does not
-depend on resampling.
+patch's centre. Each of the ``CELLS x CELLS`` cells of a patch also says whether an object covers at least half
+of it: a coarse mask of the outline inside the patch, which is what tells a circle's edge from a hexagon's.
+Geometry is computed on the padded square in the original pixels, so it does not depend on resampling.
 """
 
 from __future__ import annotations
@@ -19,7 +19,8 @@ from allseeing.data.synth.world import COLOURS, SHAPES, SIZES, Scene, object_map
 from allseeing.rec.boxes import BOX_SCALE, pad_offset
 
 COVER = 0.25  # share of a patch an object's visible pixels must cover to label it
-QUARTER_COVER = 0.5  # share of a quarter-patch that makes it an object quarter
+CELLS = 4  # a patch's outline mask is CELLS x CELLS cells
+CELL_COVER = 0.5  # share of a cell that makes it an object cell
 MAX_ITEMS = 254  # object ids are stored in one byte, 0 being the background
 
 # Class 0 of each categorical target is the background.
@@ -37,7 +38,7 @@ class DenseTargets:
     size: np.ndarray  # int64: index into SIZE_CLASSES
     box: np.ndarray  # float32 (P, 4): the object's box on the padded square, 0..1 (zeros for the background)
     centre: np.ndarray  # float32 (P, 2): object centre minus patch centre, in patches (zeros for the background)
-    quarters: np.ndarray  # float32 (P, 4): top-left, top-right, bottom-left, bottom-right quarter is an object
+    cells: np.ndarray  # float32 (P, CELLS * CELLS): each cell of the patch (row-major) shows an object
     item: np.ndarray  # int64: index into scene.items, -1 for the background
 
     @property
@@ -91,8 +92,8 @@ def dense_targets(scene: Scene, grid: int) -> DenseTargets:
         centre[where, 0] = (unit[0] + unit[2]) / 2 * grid - (columns[where] + 0.5)
         centre[where, 1] = (unit[1] + unit[3]) / 2 * grid - (rows[where] + 0.5)
 
-    fine = _coverage(square, 2 * grid, ids)[:, 0] <= 1 - QUARTER_COVER  # (4P,): an object covers half the quarter
-    fine = fine.reshape(grid, 2, grid, 2).transpose(0, 2, 1, 3).reshape(patches, 4)
+    fine = _coverage(square, CELLS * grid, ids)[:, 0] <= 1 - CELL_COVER  # an object covers half of the cell
+    fine = fine.reshape(grid, CELLS, grid, CELLS).transpose(0, 2, 1, 3).reshape(patches, CELLS * CELLS)
     return DenseTargets(shape, colour, size, box, centre, fine.astype(np.float32), top.astype(np.int64))
 
 
