@@ -4,6 +4,8 @@ tokenizer with ``legacy`` false), used as a researcher would: ``allseeing conver
 
 import json
 
+import pytest
+
 from allseeing.cli import main
 from allseeing.model.processor import Processor
 from tests import upstream
@@ -34,3 +36,20 @@ def test_convert_then_chat_and_predict_as_upstream_runs_it(tmp_path, capsys):
     (line,) = [json.loads(text) for text in predictions.read_text().splitlines()]
     assert line["prompt"] == upstream.case("false", "vcr")["prompt"]  # multi-turn, as upstream evaluated VCR
     assert line["text"] == greedy("vcr")
+
+    ranked = tmp_path / "rank.jsonl"
+    argv = [
+        "predict",
+        "psg_pred_cls",
+        "--model",
+        str(out),
+        "--options",
+        str(upstream.FIXTURES / "questions/options.json"),
+    ]
+    argv += ["--questions", str(upstream.FIXTURES / "questions/rank.jsonl"), "--image-root", str(image.parent)]
+    assert main([*argv, "--out", str(ranked)]) == 0
+    (line,) = [json.loads(text) for text in ranked.read_text().splitlines()]
+    expected = upstream.case("false", "rank")
+    by_loss = sorted(zip(expected["losses"], expected["options"], strict=True))  # upstream ranks by -loss
+    assert line["text"] == [option for _, option in by_loss]
+    assert line["scores"] == pytest.approx([-loss for loss, _ in by_loss], abs=1e-4)

@@ -220,8 +220,12 @@ def test_the_upstream_checkpoint_as_upstream_saved_it_gives_upstreams_logits(ups
     upstream's own ids and pixels, the converted model's next-token logits are upstream's."""
     out = upstream_converted("false")
     assert json.loads((out / "config.json").read_text())["dtype"] == "float16"
-    model = AutoModelForImageTextToText.from_pretrained(out, dtype=torch.float32).eval()
     vocab = tests_upstream.facts()["vocab_size"]
+    # <image> and the padding to 448 rows are never generated (and never scored: infer/rank.py)
+    generation = json.loads((out / "generation_config.json").read_text())
+    assert generation["suppress_tokens"] == list(range(vocab, 448))
+    assert json.loads((out / "allseeing.json").read_text())["scored_vocab"] == vocab
+    model = AutoModelForImageTextToText.from_pretrained(out, dtype=torch.float32).eval()
     for name, image in (("single", "wide"), ("chat", "wide"), ("vcr", "tall")):
         ids = tests_upstream.expand(tests_upstream.case("false", name)["input_ids"], model.config.image_token_index)
         pixels = tests_upstream.tensors()[f"pixels/{image}"][None]

@@ -229,8 +229,12 @@ def convert(llava_dir: str | Path, vision_dir: str | Path, out_dir: str | Path) 
             image_tokens=image_tokens,
             max_length=upstream.get("tokenizer_model_max_length", 2048),
             image_aspect="pad" if upstream.get("image_aspect_ratio") == "pad" else "square",
+            scored_vocab=upstream["vocab_size"],
         ),
     )
+    # Generation never picks a row upstream's model did not have (transformers applies this to every generate call,
+    # ours and transformers serve's; ranking masks the same rows, see infer/rank.py).
+    model.generation_config.suppress_tokens = list(range(upstream["vocab_size"], vocab_size))
     build.save(model, processor, out_dir)
     _record_precision(out_dir / "config.json", dtype)
     return out_dir

@@ -35,6 +35,9 @@ class ProcessorConfig:
     image_aspect: str = "pad"
     image_mean: tuple[float, ...] = CLIP_MEAN
     image_std: tuple[float, ...] = CLIP_STD
+    # The model's real vocabulary: output rows past it were added by conversion (``<image>`` and the padding to a
+    # multiple of 64) and are not tokens the model was trained to predict, so no score includes them. None: all.
+    scored_vocab: int | None = None
 
 
 class Processor:
