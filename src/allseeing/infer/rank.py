@@ -4,7 +4,7 @@ For each option the scored sequence is the prompt followed by the reply ``label_
 ``</s>``, tokenised by spans exactly as in training. The longest token prefix common to all options (the
 system line, the image, the question, and any reply text the options share) runs once; its key/value cache is
 repeated for the options, whose remaining tokens run as one batch. Upstream re-encoded the image for each of
-the 56 options of every pair (UPSTREAM_SPEC §6.6).
+the 56 options of every pair.
 
 Scores per option:
     ``sum_logprob``: log-probability of the reply tokens and ``</s>``. Including ``</s>`` keeps "on" from
