@@ -26,6 +26,25 @@ def tiny_model(tiny_model_dir):
     return load(tiny_model_dir)
 
 
+@pytest.fixture(scope="session")
+def upstream_converted(tmp_path_factory):
+    """``legacy`` -> the upstream fixture checkpoint (with that tokenizer) converted by ``allseeing convert``; each
+    conversion runs once per session."""
+    from allseeing.model.convert import convert
+    from tests import upstream
+
+    folders = {}
+
+    def converted(legacy: str):
+        if legacy not in folders:
+            root = tmp_path_factory.mktemp(f"upstream_{legacy}")
+            source = upstream.checkpoint(root / "checkpoint", legacy)
+            folders[legacy] = convert(source, upstream.FIXTURES / "clip", root / "converted")
+        return folders[legacy]
+
+    return converted
+
+
 def allseeing_on_two_processes(*argv: str) -> None:
     """Run ``allseeing ARGV`` under ``torchrun --nproc_per_node 2`` (a free rendezvous port); fail with its output."""
     import os

@@ -103,3 +103,19 @@ def test_uploaded_bytes_decode_like_files_and_name_the_upload():
         image_from_bytes(b"<svg/>", "the upload")
     with pytest.raises(ImageError, match="the upload is 30x20 = 600 pixels, over the limit 599"):
         image_from_bytes(buffer.getvalue(), "the upload", max_pixels=599)
+
+
+def test_evaluation_reads_transparent_pixels_as_upstream_did_and_users_get_white():
+    """Upstream's evaluation loaders discarded the alpha channel (the colour stored under transparent pixels);
+    user images composite on white. Pixels of the upstream fixture image, as upstream's loader made them."""
+    import torch
+
+    from tests import upstream
+
+    path = upstream.FIXTURES / "images" / "alpha.png"
+    expected = upstream.tensors()["pixels/alpha"]
+    assert torch.equal(torch.from_numpy(preprocess(load_image(path, transparency="discard"), 32)), expected)
+    assert not torch.equal(torch.from_numpy(preprocess(load_image(path), 32)), expected)
+    assert load_image(path).getpixel((0, 0)) == (255, 255, 255)
+    with pytest.raises(ValueError, match="unknown transparency mode 'black'"):
+        load_image(path, transparency="black")

@@ -87,3 +87,19 @@ def test_one_image_per_sample(processor):
         encode(processor, [("<image>\nq", "a"), ("<image> again", "b")])
     with pytest.raises(ValueError, match="unknown length policy"):
         encode(processor, [("q", "a")], max_length=3, policy="wrap")
+
+
+@pytest.mark.parametrize("legacy", ["false", "true", "absent"])
+@pytest.mark.parametrize("name", ["train", "train_single"])
+def test_training_ids_and_labels_are_upstreams(upstream_converted, legacy, name):
+    """A LLaVA training record through the training data path gives the ids and labels that upstream's
+    preprocess_multimodal + preprocess_v1 made (multi-turn, the image marker moved to the front)."""
+    from allseeing.data.dataset import encoder_for
+    from allseeing.model.processor import Processor
+    from tests import upstream
+
+    processor = Processor.load(upstream_converted(legacy))
+    encoded = encoder_for(processor, max_length=2048, policy="drop")(upstream.training_record(name))
+    expected = upstream.case(legacy, name)
+    assert encoded.input_ids == upstream.expand(expected["input_ids"], processor.special.image)
+    assert encoded.labels == upstream.expand_labels(expected["labels"], expected["input_ids"])

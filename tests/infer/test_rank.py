@@ -42,3 +42,28 @@ def test_text_only_and_multi_turn(tiny_model):
         full_recompute_scores(model, processor, None, [("Which word?", None)], ["yes", "no"]), rel=1e-5, abs=1e-4
     )
     assert rank_options(model, processor, None, [("q", None)], []) == []
+
+
+def test_a_converted_checkpoint_scores_options_as_upstream_did(upstream_converted):
+    """Upstream's option losses (its vocab-rank loader and model, 400-row vocabulary): the padded output rows of
+    the converted model (448) are left out of the normalisation, else every score moves."""
+    from dataclasses import replace
+
+    from allseeing.data.image import load_image
+    from allseeing.model.build import load
+    from allseeing.model.processor import Processor
+    from tests import upstream
+
+    model, processor = load(upstream_converted("false"))
+    assert model.config.text_config.vocab_size == 448 and processor.config.scored_vocab == 400
+    question, expected = upstream.question("rank"), upstream.case("false", "rank")
+    turns = [(f"<image>\n{question['text']}", None)]
+    image = load_image(upstream.FIXTURES / "images" / "wide.png")
+    sequences, _ = option_sequences(processor, turns, expected["options"], question["label_format"])
+    assert sequences == [upstream.expand(ids, processor.special.image) for ids in expected["input_ids"]]
+    scores = rank_options(model, processor, image, turns, expected["options"], question["label_format"])
+    assert [s.upstream_score for s in scores] == pytest.approx([-loss for loss in expected["losses"]], abs=1e-4)
+
+    padded = Processor(processor.tokenizer, replace(processor.config, scored_vocab=None))
+    unmasked = rank_options(model, padded, image, turns, expected["options"], question["label_format"])
+    assert all(abs(s.upstream_score + loss) > 1e-3 for s, loss in zip(unmasked, expected["losses"], strict=True))

@@ -26,14 +26,16 @@ def test_transformers_auto_classes_load_the_folder(tiny_model_dir, tiny_model):
     hf_processor = AutoProcessor.from_pretrained(tiny_model_dir)
     hf_model = AutoModelForImageTextToText.from_pretrained(tiny_model_dir)
     image = Image.new("RGB", (40, 24), (200, 30, 30))
-    text = hf_processor.apply_chat_template(
-        [{"role": "user", "content": [{"type": "image"}, {"type": "text", "text": "What is it?"}]}],
-        add_generation_prompt=True,
+    messages = [
+        {"role": "user", "content": [{"type": "image", "image": image}, {"type": "text", "text": "What is it?"}]}
+    ]
+    text = hf_processor.apply_chat_template(messages, add_generation_prompt=True)
+    assert text.startswith("<s>") and text.endswith("USER: <image>\nWhat is it? ASSISTANT:")
+    inputs = hf_processor.apply_chat_template(
+        messages, add_generation_prompt=True, tokenize=True, return_dict=True, return_tensors="pt"
     )
-    assert text.endswith("USER: <image>\nWhat is it? ASSISTANT:")
-    inputs = hf_processor(images=image, text=text, return_tensors="pt")
+    assert inputs["input_ids"][0].tolist() == ours.prompt_ids([("<image>\nWhat is it?", None)])  # one BOS
     assert torch.equal(inputs["pixel_values"], ours.pixel_values([image]))  # the same square padding
-    assert (inputs["input_ids"] == ours.special.image).sum() == 16
     assert hf_model(**inputs).logits.shape[-1] == hf_model.config.text_config.vocab_size
 
 

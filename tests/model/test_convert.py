@@ -2,12 +2,14 @@
 transformers, and its logits compared with a forward pass computed by hand from the raw upstream tensors."""
 
 import json
+import sys
 
 import pytest
 import torch
 from tokenizers import Tokenizer, models, pre_tokenizers
 from transformers import (
     AutoModelForImageTextToText,
+    AutoTokenizer,
     CLIPVisionConfig,
     CLIPVisionModel,
     LlamaConfig,
@@ -18,6 +20,7 @@ from transformers import (
 from allseeing.cli import main
 from allseeing.model.build import load
 from allseeing.model.convert import ConversionError, convert
+from tests import upstream as tests_upstream
 
 VOCAB = ["<unk>", "<s>", "</s>"] + [f"w{i}" for i in range(97)]  # 100 entries, no <image>
 TEXT = dict(hidden_size=48, intermediate_size=96, num_hidden_layers=2, num_attention_heads=4, vocab_size=100)
@@ -98,6 +101,16 @@ def reference_logits(state, llm, clip_dir, ids, image_positions, pixel_values):
         return llm.eval()(inputs_embeds=embeddings[None]).logits[0]
 
 
+def assert_matches_the_hand_computed_forward(model, state, llm, clip_dir):
+    """The converted model's logits on a sequence with an image equal :func:`reference_logits`'."""
+    ids = [1, 5, 6, *[100] * 16, 7, 8, 9]
+    pixel_values = torch.randn(1, 3, 32, 32)
+    with torch.no_grad():
+        logits = model(input_ids=torch.tensor([ids]), pixel_values=pixel_values).logits[0]
+    expected = reference_logits(state, llm, clip_dir, ids, slice(3, 19), pixel_values)
+    torch.testing.assert_close(logits[:, :100], expected, rtol=1e-4, atol=1e-5)
+
+
 def test_converted_logits_equal_the_hand_computed_forward(upstream, tmp_path):
     checkpoint, clip, state, llm = upstream
     out = convert(checkpoint, clip, tmp_path / "hf")
@@ -105,12 +118,7 @@ def test_converted_logits_equal_the_hand_computed_forward(upstream, tmp_path):
     config = model.config
     assert config.text_config.vocab_size == 128  # 100 + <image> -> padded to a multiple of 64
     assert (config.vision_feature_layer, config.image_seq_length, config.image_token_index) == (-2, 16, 100)
-    ids = [1, 5, 6, *[100] * 16, 7, 8, 9]
-    pixel_values = torch.randn(1, 3, 32, 32)
-    with torch.no_grad():
-        logits = model(input_ids=torch.tensor([ids]), pixel_values=pixel_values).logits[0]
-    expected = reference_logits(state, llm, clip, ids, slice(3, 19), pixel_values)
-    torch.testing.assert_close(logits[:, :100], expected, rtol=1e-4, atol=1e-5)
+    assert_matches_the_hand_computed_forward(model, state, llm, clip)
     ours, processor = load(out)
     assert (
         processor.special.image == 100
@@ -153,3 +161,103 @@ def test_unsupported_upstream_options_are_refused(upstream, tmp_path):
     (odd / "config.json").write_text(json.dumps(upstream_config(mm_projector_type="linear", mm_use_im_start_end=True)))
     with pytest.raises(ConversionError, match="mm_projector_type 'linear'.*mm_use_im_start_end is true"):
         convert(odd, clip, tmp_path / "out")
+
+
+def write_variant(upstream, folder, dtype, layout, **config_changes):
+    """The synthetic checkpoint re-saved in ``dtype`` as ``layout`` (bin shards or safetensors), with a
+    transformers 4.31-style ``rotary_emb.inv_freq`` buffer per layer."""
+    from safetensors.torch import save_file
+
+    checkpoint, _, state, _ = upstream
+    folder.mkdir()
+    for name in ("tokenizer.json", "tokenizer_config.json"):
+        (folder / name).write_bytes((checkpoint / name).read_bytes())
+    (folder / "config.json").write_text(json.dumps(upstream_config(**config_changes)))
+    inv_freq = 1.0 / 10000.0 ** (torch.arange(0, 12, 2).float() / 12)  # head size 48 / 4
+    saved = {key: value.to(dtype) for key, value in state.items()}
+    saved |= {f"model.layers.{i}.self_attn.rotary_emb.inv_freq": inv_freq.to(dtype).clone() for i in range(2)}
+    keys = sorted(saved)
+    for index, part in enumerate((keys[::2], keys[1::2]), start=1):
+        shard = {k: saved[k].contiguous() for k in part}
+        if layout == "safetensors":
+            save_file(shard, folder / f"model-0000{index}-of-00002.safetensors")
+        else:
+            torch.save(shard, folder / f"pytorch_model-0000{index}-of-00002.bin")
+    return folder
+
+
+@pytest.mark.parametrize("layout", ["bin", "safetensors"])
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16, torch.float32])
+def test_every_precision_and_layout_converts_in_its_own_precision(upstream, tmp_path, dtype, layout):
+    _, clip, state, llm = upstream
+    source = write_variant(upstream, tmp_path / "source", dtype, layout)
+    out = convert(source, clip, tmp_path / "hf")
+    assert json.loads((out / "config.json").read_text())["dtype"] == str(dtype).removeprefix("torch.")
+    model = AutoModelForImageTextToText.from_pretrained(out, dtype=torch.float32).eval()
+    rounded = {key: value.to(dtype).float() for key, value in state.items()}
+    reference = LlamaForCausalLM(llm.config)
+    reference.load_state_dict({key: rounded[key] for key in llm.state_dict()})
+    assert_matches_the_hand_computed_forward(model, rounded, reference, clip)
+
+
+def test_rotary_buffers_of_other_settings_are_refused(upstream, tmp_path):
+    _, clip, _, _ = upstream
+    source = write_variant(upstream, tmp_path / "source", torch.float16, "bin", rope_theta=500000.0)
+    with pytest.raises(ConversionError, match=r"rotary_emb\.inv_freq differs from 1 / 500000\.0"):
+        convert(source, clip, tmp_path / "out")
+
+
+def test_rope_scaling_is_refused(upstream, tmp_path):
+    _, clip, _, _ = upstream
+    source = write_variant(upstream, tmp_path / "source", torch.float16, "bin")
+    (source / "config.json").write_text(json.dumps(upstream_config(rope_scaling={"type": "linear", "factor": 2.0})))
+    with pytest.raises(ConversionError, match="rope_scaling"):
+        convert(source, clip, tmp_path / "out")
+
+
+def test_the_upstream_checkpoint_as_upstream_saved_it_gives_upstreams_logits(upstream_converted):
+    """fp16 .bin shards with inv_freq buffers and the vision tower's keys, written by transformers 4.31: with
+    upstream's own ids and pixels, the converted model's next-token logits are upstream's."""
+    out = upstream_converted("false")
+    assert json.loads((out / "config.json").read_text())["dtype"] == "float16"
+    vocab = tests_upstream.facts()["vocab_size"]
+    # <image> and the padding to 448 rows are never generated (and never scored: infer/rank.py)
+    generation = json.loads((out / "generation_config.json").read_text())
+    assert generation["suppress_tokens"] == list(range(vocab, 448))
+    assert json.loads((out / "allseeing.json").read_text())["scored_vocab"] == vocab
+    model = AutoModelForImageTextToText.from_pretrained(out, dtype=torch.float32).eval()
+    for name, image in (("single", "wide"), ("chat", "wide"), ("vcr", "tall")):
+        ids = tests_upstream.expand(tests_upstream.case("false", name)["input_ids"], model.config.image_token_index)
+        pixels = tests_upstream.tensors()[f"pixels/{image}"][None]
+        with torch.no_grad():
+            logits = model(input_ids=torch.tensor([ids]), pixel_values=pixels).logits[0, -1]
+        torch.testing.assert_close(logits[:vocab], tests_upstream.tensors()[f"logits/false/{name}"], rtol=0, atol=1e-4)
+
+
+@pytest.mark.parametrize("legacy", tests_upstream.LEGACY)
+def test_sentencepiece_tokenizers_keep_the_legacy_flag_upstream_ran_with(upstream_converted, legacy):
+    """Text after ``</s>`` is where the flag shows (``▁US`` or ``US``); a missing flag is 4.31's default, true."""
+    tokenizer = AutoTokenizer.from_pretrained(upstream_converted(legacy))
+    expected = tests_upstream.case(legacy, "chat")
+    chunks = expected["prompt"].split("<image>")
+    ids = [tokenizer.bos_token_id]
+    for index, chunk in enumerate(chunks):
+        ids += [tests_upstream.UPSTREAM_IMAGE_ID] * (index > 0) + tokenizer(chunk, add_special_tokens=False)[
+            "input_ids"
+        ]
+    assert ids == expected["input_ids"]
+    settings = json.loads((upstream_converted(legacy) / "tokenizer_config.json").read_text())
+    assert settings["legacy"] is (legacy != "false")
+
+
+def test_a_missing_sentencepiece_package_is_one_line_naming_it(tmp_path, monkeypatch, capsys):
+    source = tests_upstream.checkpoint(tmp_path / "checkpoint", "false")
+    monkeypatch.setitem(sys.modules, "sentencepiece", None)  # as if it were not installed
+    argv = ["convert", "--llava", str(source), "--vision", str(tests_upstream.FIXTURES / "clip"), "--out", "x"]
+    assert main(argv) == 1
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    assert err.strip().splitlines()[-1] == (
+        f"allseeing convert: error: {source / 'tokenizer.model'} is a SentencePiece model; reading it needs the "
+        "'sentencepiece' package: pip install 'allseeing[model]'"
+    )

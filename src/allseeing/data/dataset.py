@@ -30,7 +30,7 @@ from allseeing.data.check import ImageCache, check_record
 from allseeing.data.image import load_image
 from allseeing.data.manifest import is_json_lines
 from allseeing.data.templates import turns_from_llava
-from allseeing.data.tokenize import IGNORE_INDEX, Encoded, SampleTooLongError
+from allseeing.data.tokenize import ENCODING_RULE, IGNORE_INDEX, Encoded, SampleTooLongError
 from allseeing.rec.flip import flip_text
 
 
@@ -350,9 +350,10 @@ def collate(samples: list[dict], pad_id: int, pixel_values) -> dict:
 
 def encoder_key(processor, policy: str) -> str:
     """What a record's encoded length depends on: the tokenizer, the template, the image tokens, the length limit
-    and policy (the key of :func:`prepare`'s cached index)."""
+    and policy, and the tokenisation rule (the key of :func:`prepare`'s cached index)."""
     settings = json.dumps(
-        [processor.tokenizer.backend_tokenizer.to_str(), dataclasses.asdict(processor.config), policy], sort_keys=True
+        [processor.tokenizer.backend_tokenizer.to_str(), dataclasses.asdict(processor.config), policy, ENCODING_RULE],
+        sort_keys=True,
     )
     return hashlib.sha1(settings.encode()).hexdigest()
 

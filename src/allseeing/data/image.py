@@ -23,6 +23,9 @@ CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
 CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
 MAX_PIXELS = 50_000_000
 ASPECT_MODES = ("pad", "square")
+# How transparent pixels become RGB (see to_rgb): user images composite on white; evaluation discards the alpha
+# channel, as upstream's evaluation loaders read every benchmark image.
+TRANSPARENCY_MODES = ("white", "discard")
 
 
 class ImageError(ValueError):
@@ -34,20 +37,21 @@ def pad_colour(mean: tuple[float, ...] = CLIP_MEAN) -> tuple[int, int, int]:
     return tuple(int(m * 255) for m in mean)
 
 
-def load_image(path: str | Path, max_pixels: int = MAX_PIXELS) -> Image.Image:
-    """Open an image as RGB (grayscale, RGBA, CMYK, palette are converted), refusing huge ones before decoding."""
+def load_image(path: str | Path, max_pixels: int = MAX_PIXELS, transparency: str = "white") -> Image.Image:
+    """Open an image as RGB (grayscale, RGBA, CMYK, palette are converted; ``transparency`` as in :func:`to_rgb`),
+    refusing huge ones before decoding."""
     try:
-        return _decode(path, str(path), max_pixels)
+        return _decode(path, str(path), max_pixels, transparency)
     except FileNotFoundError:
         raise ImageError(f"image {path} does not exist") from None
 
 
 def image_from_bytes(data: bytes, name: str, max_pixels: int = MAX_PIXELS) -> Image.Image:
     """:func:`load_image` for an image held in memory (an upload); ``name`` is used in error messages."""
-    return _decode(io.BytesIO(data), name, max_pixels)
+    return _decode(io.BytesIO(data), name, max_pixels, "white")
 
 
-def _decode(source: str | Path | BinaryIO, name: str, max_pixels: int) -> Image.Image:
+def _decode(source: str | Path | BinaryIO, name: str, max_pixels: int, transparency: str) -> Image.Image:
     try:
         with Image.open(source) as image:
             width, height = image.size
@@ -56,7 +60,7 @@ def _decode(source: str | Path | BinaryIO, name: str, max_pixels: int) -> Image.
                     f"image {name} is {width}x{height} = {width * height:,} pixels, over the limit {max_pixels:,}"
                 )
             image.load()
-            return to_rgb(image)
+            return to_rgb(image, transparency)
     except FileNotFoundError:
         raise
     except UnidentifiedImageError:
@@ -65,11 +69,20 @@ def _decode(source: str | Path | BinaryIO, name: str, max_pixels: int) -> Image.
         raise ImageError(f"image {name} cannot be read: {error}") from None
 
 
-def to_rgb(image: Image.Image) -> Image.Image:
-    """RGB view of any mode; transparent pixels become white rather than the undefined colour under them."""
+def to_rgb(image: Image.Image, transparency: str = "white") -> Image.Image:
+    """RGB view of any mode.
+
+    Transparent pixels: ``white`` composites them on white, rather than showing the colour stored under them,
+    which is undefined (often black); ``discard`` drops the alpha channel and shows that colour, as upstream's
+    evaluation loaders did (``Image.open(path).convert("RGB")``), so that benchmarks read the pixels upstream read.
+    """
+    if transparency not in TRANSPARENCY_MODES:
+        raise ValueError(f"unknown transparency mode {transparency!r}; choose one of {', '.join(TRANSPARENCY_MODES)}")
     if image.mode == "RGB":
         return image
-    if image.mode in ("RGBA", "LA") or (image.mode == "P" and "transparency" in image.info):
+    if transparency == "white" and (
+        image.mode in ("RGBA", "LA") or (image.mode == "P" and "transparency" in image.info)
+    ):
         rgba = image.convert("RGBA")
         white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
         return Image.alpha_composite(white, rgba).convert("RGB")

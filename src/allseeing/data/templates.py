@@ -89,23 +89,32 @@ def get_template(name: str) -> Template:
         raise ValueError(f"unknown template {name!r}; known: {', '.join(TEMPLATES)}") from None
 
 
+def image_first(text: str) -> str:
+    """A user turn holding the image, placed as upstream places it (``preprocess_multimodal``): the marker taken
+    out, the text stripped, ``<image>\\n`` put in front (``<image>`` alone when no text is left)."""
+    return f"{tags.IMAGE}\n{text.replace(tags.IMAGE, '').strip()}".strip()
+
+
 def turns_from_llava(conversations: list[dict], open_last: bool = False) -> list[Turn]:
     """LLaVA ``conversations`` (human/gpt alternating, from a human turn) as (user, reply) turns.
 
-    With ``open_last``, a final human turn becomes the turn to generate.
+    A human turn that holds ``<image>`` gets it in front (:func:`image_first`), as upstream's training and
+    multi-turn evaluation prepare every conversation. With ``open_last``, a final human turn becomes the turn to
+    generate.
     """
     turns: list[Turn] = []
     for index in range(0, len(conversations), 2):
         human = conversations[index]
         if human.get("from") != "human":
             raise ValueError(f"turn {index} must be from 'human', found {human.get('from')!r}")
+        question = image_first(human["value"]) if tags.IMAGE in human["value"] else human["value"]
         if index + 1 < len(conversations):
             gpt = conversations[index + 1]
             if gpt.get("from") != "gpt":
                 raise ValueError(f"turn {index + 1} must be from 'gpt', found {gpt.get('from')!r}")
-            turns.append((human["value"], gpt["value"]))
+            turns.append((question, gpt["value"]))
         elif open_last:
-            turns.append((human["value"], None))
+            turns.append((question, None))
         else:
             raise ValueError("the conversation ends with a human turn")
     return turns

@@ -110,7 +110,8 @@ def predict(
 
 
 def _answer(ranks: bool, model, processor, batch: list[Ask], image_root: Path, decoding: DecodingConfig) -> list[dict]:
-    images = [load_image(image_root / ask.image) if ask.image else None for ask in batch]
+    # Benchmarks read pixels as upstream's evaluation did: transparency discarded, not composited on white.
+    images = [load_image(image_root / ask.image, transparency="discard") if ask.image else None for ask in batch]
     prompts = [processor.template.render(list(ask.turns)) for ask in batch]
     if ranks:
         records = []

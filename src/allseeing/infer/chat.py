@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from PIL import Image
 from transformers import LlavaForConditionalGeneration, PreTrainedTokenizerBase, TextStreamer
 
-from allseeing.data.templates import Turn
+from allseeing.data.templates import Turn, image_first
 from allseeing.infer.generate import DecodingConfig, Generation, Request, generate
 from allseeing.model.processor import Processor
 from allseeing.rec import tags
@@ -31,7 +31,7 @@ class ChatSession:
         """Answer ``message``; ``on_text`` receives the answer's text piece by piece while it is generated."""
         message = message.replace(tags.IMAGE, "").strip()
         if not self.history:
-            message = f"{tags.IMAGE}\n{message}"
+            message = image_first(message)
         streamer = _Callback(self.processor.tokenizer, on_text) if on_text is not None else None
         (answer,) = generate(
             self.model,

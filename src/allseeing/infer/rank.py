@@ -4,7 +4,7 @@ For each option the scored sequence is the prompt followed by the reply ``label_
 ``</s>``, tokenised by spans exactly as in training. The longest token prefix common to all options (the
 system line, the image, the question, and any reply text the options share) runs once; its key/value cache is
 repeated for the options, whose remaining tokens run as one batch. Upstream re-encoded the image for each of
-the 56 options of every pair (UPSTREAM_SPEC §6.6).
+the 56 options of every pair.
 
 Scores per option:
     ``sum_logprob``: log-probability of the reply tokens and ``</s>``. Including ``</s>`` keeps "on" from
@@ -12,6 +12,10 @@ Scores per option:
     ``mean_logprob``: the same, divided by the number of those tokens.
     ``upstream_score``: upstream's length-normalised score, the mean log-probability of the reply tokens without
         ``</s>`` (for parity when ``label_format`` is ``"{}"``).
+
+Log-probabilities are normalised over the model's real vocabulary (``ProcessorConfig.scored_vocab``): the output
+rows that conversion adds (``<image>``, padding to a multiple of 64, initialised to the mean row) would otherwise
+take probability mass that upstream's model, with 32000 rows, never spread, and change every score.
 """
 
 from __future__ import annotations
@@ -40,6 +44,11 @@ class OptionScore:
     mean_logprob: float
     upstream_score: float
     tokens: int  # reply tokens, </s> included
+
+
+def log_probabilities(logits: torch.Tensor, processor: Processor) -> torch.Tensor:
+    """Log-softmax over the real vocabulary (the last axis cut at ``scored_vocab``), in float32."""
+    return torch.log_softmax(logits[..., : processor.config.scored_vocab].float(), dim=-1)
 
 
 def option_sequences(
@@ -82,7 +91,7 @@ def rank_options(
     if image is not None:
         inputs["pixel_values"] = processor.pixel_values([image]).to(device=device, dtype=model.dtype)
     prefix_out = model(**inputs)
-    prefix_logprobs = torch.log_softmax(prefix_out.logits[0].float(), dim=-1)  # (shared, vocab)
+    prefix_logprobs = log_probabilities(prefix_out.logits[0], processor)  # (shared, vocab)
 
     suffixes = [s[shared:] for s in sequences]
     width = max(len(s) for s in suffixes)
@@ -96,7 +105,7 @@ def rank_options(
     cache.batch_repeat_interleave(len(options))
     positions = torch.arange(shared, shared + width, device=device).expand(len(options), -1)
     suffix_out = model(input_ids=suffix_ids, attention_mask=attention, position_ids=positions, **{CACHE_NAME: cache})
-    suffix_logprobs = torch.log_softmax(suffix_out.logits.float(), dim=-1)  # (options, width, vocab)
+    suffix_logprobs = log_probabilities(suffix_out.logits, processor)  # (options, width, vocab)
 
     # Reply tokens inside the shared prefix score the same for every option.
     common = sum(prefix_logprobs[t - 1, sequences[0][t]].item() for t in range(prompt_length, shared))
@@ -130,6 +139,6 @@ def full_recompute_scores(
             inputs = {"input_ids": torch.tensor([sequence], device=device)}
             if image is not None:
                 inputs["pixel_values"] = processor.pixel_values([image]).to(device=device, dtype=model.dtype)
-            logprobs = torch.log_softmax(model(**inputs).logits[0].float(), dim=-1)
+            logprobs = log_probabilities(model(**inputs).logits[0], processor)
             totals.append(sum(logprobs[t - 1, sequence[t]].item() for t in range(prompt_length, len(sequence))))
     return totals

@@ -1,13 +1,18 @@
 """Upstream LLaVA-layout ASMv2 checkpoint + CLIP vision folder -> a transformers-native model folder.
 
 Upstream's ``config.json`` says ``model_type "llava"``, which transformers reads as its own, differently shaped
-``LlavaConfig`` (UPSTREAM_SPEC §3.5): it is parsed here as plain JSON, field by field. Weights come from
-``pytorch_model-*.bin`` shards or ``*.safetensors``; key mapping:
+``LlavaConfig``: it is parsed here as plain JSON, field by field. Weights come from ``pytorch_model-*.bin`` shards
+or ``*.safetensors`` in fp16, bf16 or fp32, and are written in the checkpoint's own precision; key mapping:
 
 - ``model.embed_tokens``, ``model.layers.*``, ``model.norm`` -> the language model; ``lm_head`` -> ``lm_head``
 - ``model.mm_projector.0`` / ``.2`` -> ``multi_modal_projector.linear_1`` / ``linear_2``
 - the vision tower comes from the CLIP folder; ``model.vision_tower.*`` keys in the checkpoint are ignored, as
   upstream's loader ignores them (the tower was frozen in every stage, so both sources hold the same weights)
+- ``model.layers.*.self_attn.rotary_emb.inv_freq`` (saved by transformers 4.31, upstream's pin) is checked and
+  dropped: the stock model computes it
+
+The tokenizer is read as upstream read it: a SentencePiece ``tokenizer.model`` with the ``legacy`` flag of its
+``tokenizer_config.json`` (a missing flag is true, transformers 4.31's default; see docs/model.md).
 
 The tokenizer gains ``<image>``; the embeddings and the output layer grow to a multiple of 64 (32000 -> 32064 for
 LLaMA, as the transformers conversion does), new rows set to the mean of the existing ones. The output folder
@@ -17,13 +22,22 @@ holds safetensors, the HF config, the tokenizer with a vicuna_v1 chat template, 
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import math
+import re
 from pathlib import Path
 
 import torch
 from safetensors.torch import load_file
-from transformers import AutoTokenizer, CLIPVisionModel, LlamaConfig, LlavaConfig, LlavaForConditionalGeneration
+from transformers import (
+    AutoTokenizer,
+    CLIPVisionModel,
+    LlamaConfig,
+    LlavaConfig,
+    LlavaForConditionalGeneration,
+    PreTrainedTokenizerBase,
+)
 
 from allseeing.model import build
 from allseeing.model.processor import Processor, ProcessorConfig
@@ -32,6 +46,12 @@ from allseeing.rec import tags
 VOCAB_MULTIPLE = 64
 _PROJECTOR = {"model.mm_projector.0.": "linear_1.", "model.mm_projector.2.": "linear_2."}
 _IGNORED_PREFIX = "model.vision_tower."
+_ROTARY_BUFFER = re.compile(r"model\.layers\.\d+\.self_attn\.rotary_emb\.inv_freq")
+# Upstream's train.py and model builder switch the tokenizer to legacy mode when it holds more entries than LLaMA's
+# 32000 (added tokens); ASMv2's tokenizer has exactly 32000, so its own flag stands.
+_LEGACY_FORCED_ABOVE = 32000
+# What reading a SentencePiece tokenizer.model needs (transformers converts it to its own tokenizer).
+_SENTENCEPIECE_PACKAGES = {"sentencepiece": "sentencepiece", "google.protobuf": "protobuf"}
 
 
 class ConversionError(ValueError):
@@ -53,6 +73,8 @@ def read_upstream_config(folder: Path) -> dict:
         problems.append("mm_use_im_start_end is true (image start/end tokens are not supported)")
     if config.get("mm_use_im_patch_token"):
         problems.append("mm_use_im_patch_token is true (<im_patch> tokens are not supported)")
+    if config.get("rope_scaling") is not None:
+        problems.append(f"rope_scaling {config['rope_scaling']!r} (only plain rotary positions are supported)")
     missing = [
         k
         for k in ("hidden_size", "intermediate_size", "num_hidden_layers", "num_attention_heads", "vocab_size")
@@ -80,6 +102,59 @@ def read_upstream_weights(folder: Path) -> dict[str, torch.Tensor]:
     return state
 
 
+def drop_rotary_buffers(weights: dict[str, torch.Tensor], upstream: dict) -> list[str]:
+    """Remove the per-layer ``rotary_emb.inv_freq`` buffers from ``weights``; returns the problems found.
+
+    transformers 4.31 (upstream's pin) registered ``inv_freq`` as a persistent buffer, so every checkpoint saved by
+    upstream's stack holds one per layer; it is no weight but ``1 / theta ** (2i / head_dim)``, which the stock
+    model computes itself (it has no such key). Each buffer is checked against that formula (to the precision of
+    the checkpoint's dtype) before it is dropped, so a checkpoint trained with other rotary settings is refused
+    instead of silently run with ours.
+    """
+    head_dim = upstream["hidden_size"] // upstream["num_attention_heads"]
+    theta = upstream.get("rope_theta", 10000.0)
+    expected = 1.0 / theta ** (torch.arange(0, head_dim, 2, dtype=torch.float64) / head_dim)
+    problems = []
+    for key in [k for k in weights if _ROTARY_BUFFER.fullmatch(k)]:
+        buffer = weights.pop(key)
+        tolerance = 2 * torch.finfo(buffer.dtype).eps  # it was rounded to the checkpoint's dtype when saved
+        if buffer.shape != expected.shape or not torch.allclose(buffer.double(), expected, rtol=tolerance, atol=0):
+            problems.append(f"{key} differs from 1 / {theta} ** (2i / {head_dim}) (other rotary settings?)")
+    return problems
+
+
+def weights_dtype(weights: dict[str, torch.Tensor]) -> torch.dtype:
+    """The checkpoint's precision: that of its token embeddings (fp16 for the released ASMv2)."""
+    embeddings = weights.get("model.embed_tokens.weight")
+    return embeddings.dtype if embeddings is not None else torch.float32
+
+
+def read_upstream_tokenizer(folder: Path) -> PreTrainedTokenizerBase:
+    """The tokenizer as upstream's code reads it, with the ``legacy`` flag it ran with made explicit.
+
+    transformers 4.31 takes a missing ``legacy`` as true and transformers 5 as false; the two tokenise text after
+    ``</s>`` differently (``▁US`` or ``US`` for vicuna_v1's ``USER``), so the flag is passed, not left to the
+    default. A converted folder records it in its ``tokenizer_config.json``.
+    """
+    if (folder / "tokenizer.model").is_file():
+        for module, package in _SENTENCEPIECE_PACKAGES.items():
+            if importlib.util.find_spec(module.split(".")[0]) is None or importlib.util.find_spec(module) is None:
+                raise ConversionError(
+                    f"{folder / 'tokenizer.model'} is a SentencePiece model; reading it needs the '{package}' "
+                    "package: pip install 'allseeing[model]'"
+                )
+    path = folder / "tokenizer_config.json"
+    try:
+        settings = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
+    except ValueError as error:
+        raise ConversionError(f"cannot read {path}: {error}") from None
+    legacy = settings.get("legacy")
+    tokenizer = AutoTokenizer.from_pretrained(folder, legacy=True if legacy is None else legacy)
+    if len(tokenizer) > _LEGACY_FORCED_ABOVE and hasattr(tokenizer, "legacy") and not tokenizer.legacy:
+        tokenizer = AutoTokenizer.from_pretrained(folder, legacy=True)
+    return tokenizer
+
+
 def _text_config(upstream: dict, vocab_size: int, pad_token_id: int) -> LlamaConfig:
     return LlamaConfig(
         vocab_size=vocab_size,
@@ -100,9 +175,12 @@ def _text_config(upstream: dict, vocab_size: int, pad_token_id: int) -> LlamaCon
 
 
 def _grow(matrix: torch.Tensor, rows: int) -> torch.Tensor:
-    """``matrix`` with extra rows equal to the mean of the existing ones."""
+    """``matrix`` with extra rows equal to the mean of the existing ones (averaged in fp32, stored in its dtype)."""
     extra = rows - matrix.shape[0]
-    return torch.cat([matrix, matrix.mean(dim=0, keepdim=True).expand(extra, -1)]) if extra > 0 else matrix
+    if extra <= 0:
+        return matrix
+    mean = matrix.float().mean(dim=0, keepdim=True).to(matrix.dtype)
+    return torch.cat([matrix, mean.expand(extra, -1)])
 
 
 def convert(llava_dir: str | Path, vision_dir: str | Path, out_dir: str | Path) -> Path:
@@ -110,8 +188,11 @@ def convert(llava_dir: str | Path, vision_dir: str | Path, out_dir: str | Path) 
     llava_dir, out_dir = Path(llava_dir), Path(out_dir)
     upstream = read_upstream_config(llava_dir)
     weights = read_upstream_weights(llava_dir)
+    rotary_problems = drop_rotary_buffers(weights, upstream)
+    dtype = weights_dtype(weights)
+    weights = {key: tensor.to(dtype) for key, tensor in weights.items()}  # one precision, the embeddings'
     vision = CLIPVisionModel.from_pretrained(vision_dir)
-    tokenizer = AutoTokenizer.from_pretrained(llava_dir)
+    tokenizer = read_upstream_tokenizer(llava_dir)
     if tags.IMAGE not in tokenizer.get_vocab():
         tokenizer.add_special_tokens({"additional_special_tokens": [tags.IMAGE]})
     if tokenizer.pad_token is None:
@@ -135,7 +216,8 @@ def convert(llava_dir: str | Path, vision_dir: str | Path, out_dir: str | Path) 
     )
     with torch.device("meta"):
         model = LlavaForConditionalGeneration(config)
-    state = _map_weights(model, weights, vision.state_dict(), vocab_size)
+    state = _map_weights(model, weights, vision.state_dict(), vocab_size, rotary_problems)
+    # The CLIP tower keeps its folder's precision (upstream, too, loaded it from there).
     model.load_state_dict(state, strict=True, assign=True)
     model.eval()
 
@@ -147,10 +229,23 @@ def convert(llava_dir: str | Path, vision_dir: str | Path, out_dir: str | Path) 
             image_tokens=image_tokens,
             max_length=upstream.get("tokenizer_model_max_length", 2048),
             image_aspect="pad" if upstream.get("image_aspect_ratio") == "pad" else "square",
+            scored_vocab=upstream["vocab_size"],
         ),
     )
+    # Generation never picks a row upstream's model did not have (transformers applies this to every generate call,
+    # ours and transformers serve's; ranking masks the same rows, see infer/rank.py).
+    model.generation_config.suppress_tokens = list(range(upstream["vocab_size"], vocab_size))
     build.save(model, processor, out_dir)
+    _record_precision(out_dir / "config.json", dtype)
     return out_dir
+
+
+def _record_precision(path: Path, dtype: torch.dtype) -> None:
+    """Make ``config.json``'s ``dtype`` the checkpoint's precision (what ``dtype="auto"`` loads in). transformers
+    writes the first parameter's, which is the vision tower's, kept in its CLIP folder's precision."""
+    config = json.loads(path.read_text(encoding="utf-8"))
+    config["dtype"] = str(dtype).removeprefix("torch.")
+    path.write_text(json.dumps(config, indent=2, sort_keys=True) + "\n", encoding="utf-8")
 
 
 def _map_weights(
@@ -158,8 +253,10 @@ def _map_weights(
     upstream: dict[str, torch.Tensor],
     vision: dict[str, torch.Tensor],
     vocab_size: int,
+    problems: list[str],
 ) -> dict[str, torch.Tensor]:
-    """The model's state dict filled from upstream and CLIP tensors; every mismatch is collected and raised."""
+    """The model's state dict filled from upstream and CLIP tensors; every mismatch (and every problem already
+    found in ``problems``) is collected and raised together."""
     names = {id(module): name for name, module in model.named_modules()}
     language = names[id(model.model.language_model)] + "."
     tower = names[id(model.model.vision_tower)] + "."
@@ -194,7 +291,7 @@ def _map_weights(
         for key in sorted(set(state) & set(expected))
         if state[key].shape != expected[key].shape
     ]
-    problems = []
+    problems = list(problems)
     if missing:
         problems.append(f"missing keys: {', '.join(missing)}")
     if unexpected:

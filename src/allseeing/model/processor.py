@@ -19,7 +19,7 @@ from PIL import Image
 from transformers import AutoTokenizer, LlavaProcessor, PreTrainedTokenizerBase
 
 from allseeing.data.image import CLIP_MEAN, CLIP_STD, preprocess
-from allseeing.data.templates import Turn, get_template
+from allseeing.data.templates import Template, Turn, get_template
 from allseeing.data.tokenize import Encoded, SpecialIds, encode_conversation
 from allseeing.rec import tags
 
@@ -35,6 +35,9 @@ class ProcessorConfig:
     image_aspect: str = "pad"
     image_mean: tuple[float, ...] = CLIP_MEAN
     image_std: tuple[float, ...] = CLIP_STD
+    # The model's real vocabulary: output rows past it were added by conversion (``<image>`` and the padding to a
+    # multiple of 64) and are not tokens the model was trained to predict, so no score includes them. None: all.
+    scored_vocab: int | None = None
 
 
 class Processor:
@@ -103,7 +106,7 @@ class Processor:
         image processor, chat template) so that ``AutoProcessor`` works on the folder too."""
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
-        self.tokenizer.chat_template = CHAT_TEMPLATES.get(self.config.template)
+        self.tokenizer.chat_template = chat_template(self.template, self.tokenizer)
         self.tokenizer.save_pretrained(folder)
         size = self.config.image_size
         # The PIL backend where transformers has one (the default one wants torchvision, which we do not use).
@@ -139,23 +142,77 @@ class Processor:
         return cls(AutoTokenizer.from_pretrained(folder), ProcessorConfig(**values))
 
 
-# The vicuna_v1 template for tools that use tokenizer.apply_chat_template (the image goes first in the first user
-# message, as upstream places it). Our own code renders by segments (data/templates.py).
-CHAT_TEMPLATES = {
-    "vicuna_v1": (
-        "{{ 'A chat between a curious user and an artificial intelligence assistant. The assistant gives helpful, "
-        "detailed, and polite answers to the user\\'s questions. ' }}"
-        "{% for message in messages %}"
-        "{% if message['role'] == 'user' %}{{ 'USER: ' }}"
-        "{% if message['content'] is string %}{{ message['content'] }}{% else %}"
-        "{% for part in message['content'] %}{% if part['type'] == 'image' %}{{ '"
-        + tags.IMAGE
-        + "\\n' }}{% endif %}{% endfor %}"
-        "{% for part in message['content'] %}{% if part['type'] == 'text' %}{{ part['text'] }}{% endif %}{% endfor %}"
-        "{% endif %}{{ ' ' }}"
-        "{% else %}{{ 'ASSISTANT: ' + (message['content'] if message['content'] is string else "
-        "message['content'][0]['text']) + '" + tags.EOS + "' }}{% endif %}"
-        "{% endfor %}"
-        "{% if add_generation_prompt %}{{ 'ASSISTANT:' }}{% endif %}"
-    ),
-}
+# Text after a special token in the probe below: a newline then words, as the text after an image has it.
+_PROBE = "\nWhat is in the image?"
+
+
+def spacer_after(tokenizer: PreTrainedTokenizerBase, special: str) -> str:
+    """What a chat template writes after the special token ``special`` (``<s>``, ``<image>``) so that the stock
+    processor, which tokenises the whole prompt at once, gives upstream's ids.
+
+    Upstream tokenises the text after BOS and after an image as a fresh string, which a SentencePiece tokenizer
+    starts with ``▁``. A tokenizer that continues after a special token without a ``▁`` (``legacy`` false) needs a
+    space written there; one that adds it (``legacy`` true), or a byte-level BPE one that never adds one, needs
+    nothing. The answer is measured on the tokenizer, not assumed.
+    """
+    fresh = tokenizer(_PROBE, add_special_tokens=False)["input_ids"]
+    for spacer in ("", " "):
+        joined = tokenizer(special + spacer + _PROBE, add_special_tokens=False)["input_ids"]
+        if joined[1:] == fresh:
+            return spacer
+    raise ValueError(
+        f"no spacing after {special} makes this tokenizer read the following text as a fresh string; a chat "
+        "template cannot reproduce upstream's ids"
+    )
+
+
+def chat_template(template: Template, tokenizer: PreTrainedTokenizerBase) -> str | None:
+    """A Jinja chat template that renders ``template`` as :meth:`Template.render` does, for tools that use
+    ``apply_chat_template`` (transformers serve, vLLM, SGLang); ``None`` for ``plain``, which has no roles.
+
+    It writes the BOS token itself, as engines expect a chat template to; a message with an image gets it in
+    front (:func:`allseeing.data.templates.image_first`). After both, it writes what :func:`spacer_after` measures
+    on ``tokenizer``. A ``system`` message replaces the template's system line.
+    """
+    if template.name == "plain":
+        return None
+    after_bos = spacer_after(tokenizer, tokenizer.bos_token)
+    after_image = spacer_after(tokenizer, tags.IMAGE)
+
+    def text(value: str) -> str:
+        return "{{ " + json.dumps(value) + " }}"
+
+    return (
+        "{{ bos_token }}"
+        + text(after_bos)
+        + f"{{% set system = {json.dumps(template.system)} %}}"
+        + "{% if messages and messages[0]['role'] == 'system' %}{% set content = messages[0]['content'] %}"
+        + "{% set system = content if content is string else content[0]['text'] %}{% endif %}"
+        + "{{ system + ' ' if system else '' }}"
+        + "{% for message in messages %}"
+        + "{% if message['role'] == 'user' %}"
+        + text(f"{template.user}: ")
+        + "{% if message['content'] is string %}{{ message['content'] }}{% else %}"
+        + "{% set ns = namespace(text='', image=false) %}"
+        + "{% for part in message['content'] %}"
+        + "{% if part['type'] == 'image' %}{% set ns.image = true %}"
+        + "{% elif part['type'] == 'text' %}{% set ns.text = ns.text + part['text'] %}{% endif %}"
+        + "{% endfor %}"
+        + "{% if ns.image %}"
+        + text(tags.IMAGE)
+        + "{% if ns.text | trim %}"
+        + text(after_image + "\n")
+        + "{{ ns.text | trim }}{% endif %}"
+        + "{% else %}{{ ns.text }}{% endif %}"
+        + "{% endif %}"
+        + text(" ")
+        + "{% elif message['role'] == 'assistant' %}"
+        + text(f"{template.assistant}: ")
+        + "{{ message['content'] if message['content'] is string else message['content'][0]['text'] }}"
+        + text(tags.EOS)
+        + "{% endif %}"
+        + "{% endfor %}"
+        + "{% if add_generation_prompt %}"
+        + text(f"{template.assistant}:")
+        + "{% endif %}"
+    )

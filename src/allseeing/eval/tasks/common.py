@@ -4,17 +4,20 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from allseeing.data.templates import image_first
 from allseeing.eval.task import Ask, key, require
 from allseeing.rec import tags
 
 
 def single_turn_asks(questions: list[dict], path: Path) -> list[Ask]:
-    """``<image>\\n`` + the question's ``text`` as the one user turn (upstream's model_vqa_loader)."""
+    """``<image>\\n`` + the question's ``text``, as it is, as the one user turn (upstream's model_vqa_loader); a text
+    that already holds the marker gets it in front instead."""
     asks = []
     for question in questions:
         require(question, ("question_id", "image", "text"), path)
-        text = question["text"].replace(tags.IMAGE, "").strip()
-        asks.append(Ask(key(question["question_id"]), question["image"], ((f"{tags.IMAGE}\n{text}", None),)))
+        text = question["text"]
+        turn = image_first(text) if tags.IMAGE in text else f"{tags.IMAGE}\n{text}"
+        asks.append(Ask(key(question["question_id"]), question["image"], ((turn, None),)))
     return asks
 
 

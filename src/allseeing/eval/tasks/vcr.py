@@ -10,9 +10,9 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from allseeing.data.templates import image_first, turns_from_llava
 from allseeing.eval.metrics.choice import choose, options_of
 from allseeing.eval.task import Ask, EvalError, ScoreContext, answer_text, bookkeeping, key, percent, require
-from allseeing.rec import tags
 
 _SUFFIX = re.compile(r"[-_.]?(qar|qa)$")
 
@@ -33,13 +33,14 @@ class Vcr:
         asks = []
         for question in questions:
             require(question, ("question_id", "image", "conversations"), questions_path)
-            turns = question["conversations"]
-            if len(turns) % 2 == 0 or turns[-1].get("from") != "human":
+            try:
+                turns = turns_from_llava(question["conversations"], open_last=True)
+            except ValueError as error:
+                raise EvalError(f"{questions_path}: question {question['question_id']!r}: {error}") from None
+            if turns[-1][1] is not None:
                 raise EvalError(f"{questions_path}: question {question['question_id']!r} must end with a human turn")
-            values = [turn["value"] for turn in turns]
-            values[0] = f"{tags.IMAGE}\n{values[0].replace(tags.IMAGE, '').strip()}"
-            pairs = [(values[i], values[i + 1]) for i in range(0, len(values) - 1, 2)]
-            asks.append(Ask(key(question["question_id"]), question["image"], (*pairs, (values[-1], None))))
+            (first, reply), *rest = turns
+            asks.append(Ask(key(question["question_id"]), question["image"], ((image_first(first), reply), *rest)))
         return asks
 
     def score(self, questions: list[dict], predictions: dict[str, dict], context: ScoreContext) -> dict:
