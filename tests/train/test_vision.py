@@ -9,7 +9,7 @@ from transformers import CLIPVisionModel
 from allseeing.cli import main
 from allseeing.model.build import new_model
 from allseeing.train.config import ConfigError, TrainConfig, VisionConfig, load_stage_config
-from allseeing.train.vision import box_iou, train_vision
+from allseeing.train.vision import box_iou, per_object, pool_objects, train_vision
 
 CONFIG = "configs/train/small-vision.yaml"
 
@@ -88,3 +88,19 @@ def test_box_iou_by_hand():
     b = torch.tensor([[0.25, 0.0, 0.75, 0.5], [0.0, 0.0, 0.5, 0.5], [0.5, 0.5, 0.7, 0.7]])
     # half-overlapping squares: 0.125 / 0.375; reversed corners are the same box; disjoint: 0
     assert box_iou(a, b).tolist() == pytest.approx([1 / 3, 1.0, 0.0])
+
+
+def test_objects_are_pooled_over_their_own_patches():
+    item = torch.tensor([[0, 0, -1, 1], [-1, 0, 0, 0]])  # image 0: objects 0 and 1; image 1: object 0
+    features = torch.arange(8, dtype=torch.float32).reshape(2, 4, 1) * torch.tensor([1.0, 10.0])
+    # object (0, 0): patches 0 and 1 -> (0 + 1) / 2; (0, 1): patch 3; (1, 0): patches 5, 6, 7 -> 6
+    assert pool_objects(features, item).tolist() == [[0.5, 5.0], [3.0, 30.0], [6.0, 60.0]]
+    shape = torch.tensor([[4, 4, 0, 2], [0, 7, 7, 7]])
+    assert per_object(shape, item).tolist() == [4, 2, 7]
+
+
+def test_the_object_shape_head_trains_and_is_scored(tmp_path):
+    summary = train_vision(load_stage_config(CONFIG, settings(tmp_path, "object_shape_weight=1", "samples=16")), False)
+    assert 0 <= summary["heldout"]["object_shape"] <= 100
+    curve = [json.loads(line) for line in (tmp_path / "log.jsonl").read_text().splitlines()]
+    assert all(entry["object_shape"] > 0 for entry in curve if "total" in entry)

@@ -220,6 +220,9 @@ class VisionConfig:
     image_size: int | None = None
     patch_size: int | None = None
     frozen_patch_embedding: bool = True  # as in TrainConfig: keeps patches' places readable in the features
+    # Weight of a shape loss on each object's mean patch feature (0: no such head): one answer per object, from
+    # whichever of its patches show the outline, beside the per-patch guess at every interior patch.
+    object_shape_weight: float = 0.0
     scene_seed: int = 0
     heldout_seed: int = 1
     heldout_scenes: int = 200
@@ -247,6 +250,8 @@ class VisionConfig:
         for name in ("samples", "batch", "save_every", "eval_every", "log_every"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be at least 1, got {getattr(self, name)}")
+        if self.object_shape_weight < 0:
+            raise ConfigError(f"object_shape_weight must be >= 0, got {self.object_shape_weight}")
         if self.heldout_scenes < 0:
             raise ConfigError(f"heldout_scenes must be >= 0, got {self.heldout_scenes}")
         if self.max_minutes is not None and self.max_minutes <= 0:

@@ -86,14 +86,40 @@ def new_tower(config: VisionConfig) -> CLIPVisionModel:
 
 
 class DenseHeads(nn.Module):
-    """One linear map of each patch feature to every target's logits or values (:data:`HEAD_SIZES`)."""
+    """One linear map of each patch feature to every target's logits or values (:data:`HEAD_SIZES`), and with
+    ``object_shape`` one of each object's mean patch feature to its shape (``object_shape`` in the outputs)."""
 
-    def __init__(self, width: int) -> None:
+    def __init__(self, width: int, object_shape: bool = False) -> None:
         super().__init__()
         self.linear = nn.Linear(width, sum(HEAD_SIZES.values()))
+        self.object_shape = nn.Linear(width, len(SHAPE_CLASSES)) if object_shape else None
 
-    def forward(self, features: torch.Tensor) -> dict[str, torch.Tensor]:
-        return dict(zip(HEAD_SIZES, self.linear(features).split(list(HEAD_SIZES.values()), dim=-1), strict=True))
+    def forward(self, features: torch.Tensor, item: torch.Tensor) -> dict[str, torch.Tensor]:
+        outputs = dict(zip(HEAD_SIZES, self.linear(features).split(list(HEAD_SIZES.values()), dim=-1), strict=True))
+        if self.object_shape is not None:
+            outputs["object_shape"] = self.object_shape(pool_objects(features, item))
+        return outputs
+
+
+def object_rows(item: torch.Tensor) -> tuple[torch.Tensor, int]:
+    """For each object patch (``item >= 0``, flattened), the row of its object among the batch's objects (ordered by
+    image, then item), and the number of objects."""
+    image = torch.arange(item.shape[0], device=item.device)[:, None].expand_as(item)
+    keys, rows = (image * (int(item.max()) + 1) + item)[item >= 0].unique(return_inverse=True)
+    return rows, len(keys)
+
+
+def pool_objects(features: torch.Tensor, item: torch.Tensor) -> torch.Tensor:
+    """``(objects, width)``: each object's mean feature over the patches it labels (:func:`object_rows`' order)."""
+    rows, count = object_rows(item)
+    sums = features.new_zeros(count, features.shape[-1]).index_add_(0, rows, features[item >= 0])
+    return sums / torch.bincount(rows, minlength=count).unsqueeze(1).to(sums.dtype)
+
+
+def per_object(values: torch.Tensor, item: torch.Tensor) -> torch.Tensor:
+    """One value per object of a per-patch target that every patch of an object shares (:func:`object_rows`' order)."""
+    rows, count = object_rows(item)
+    return values.new_zeros(count).scatter_(0, rows, values[item >= 0])
 
 
 def patch_features(tower: CLIPVisionModel, pixels: torch.Tensor, layer: int) -> torch.Tensor:
@@ -141,10 +167,12 @@ class DenseScenes(torch.utils.data.Dataset):
         }
 
 
-def dense_loss(outputs: dict[str, torch.Tensor], batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+def dense_loss(
+    outputs: dict[str, torch.Tensor], batch: dict[str, torch.Tensor], object_shape_weight: float = 0.0
+) -> dict[str, torch.Tensor]:
     """Each target's loss and their weighted sum (``total``): cross-entropy for the classes (the mean over object
-    patches and the mean over background patches, averaged), binary cross-entropy for the outline cells, and L1 for the
-    geometry on object patches."""
+    patches and the mean over background patches, averaged), binary cross-entropy for the outline cells, L1 for the
+    geometry on object patches, and with the object head the cross-entropy of each object's shape."""
     objects = batch["item"] >= 0
     # Object patches are about a tenth of all: averaged over every patch, the classes would learn the background
     # and hardly the objects (shape stayed at chance); object and background patches are averaged apart instead.
@@ -167,6 +195,10 @@ def dense_loss(outputs: dict[str, torch.Tensor], batch: dict[str, torch.Tensor])
         + BOX_WEIGHT * losses["box"]
         + CENTRE_WEIGHT * losses["centre"]
     )
+    if "object_shape" in outputs and len(outputs["object_shape"]):
+        targets = per_object(batch["shape"], batch["item"])
+        losses["object_shape"] = functional.cross_entropy(outputs["object_shape"].float(), targets)
+        losses["total"] = losses["total"] + object_shape_weight * losses["object_shape"]
     return losses
 
 
@@ -191,7 +223,7 @@ def evaluate(tower: CLIPVisionModel, heads: DenseHeads, scenes: DenseScenes, lay
     seen, sizes = [], []
     loader = torch.utils.data.DataLoader(scenes, batch_size=batch)
     for data in loader:
-        outputs = heads(patch_features(tower, data["pixel_values"], layer))
+        outputs = heads(patch_features(tower, data["pixel_values"], layer), data["item"])
         objects = data["item"] >= 0
         size_of_patch = torch.where(objects, data["size"], 0)
         for name in ("shape", "colour", "size"):
@@ -199,6 +231,9 @@ def evaluate(tower: CLIPVisionModel, heads: DenseHeads, scenes: DenseScenes, lay
         hits.setdefault("box_iou50", []).append((box_iou(outputs["box"], data["box"]) >= 0.5)[objects])
         hits.setdefault("patch_size", []).append(size_of_patch[objects])
         hits.setdefault("background", []).append((outputs["shape"].argmax(-1) == 0)[~objects])
+        if "object_shape" in outputs:
+            named = outputs["object_shape"].argmax(-1) == per_object(data["shape"], data["item"])
+            hits.setdefault("object_shape", []).append(named)
         hits.setdefault("cells", []).append(((outputs["cells"] > 0) == (data["cells"] > 0.5)).flatten())
         real = data["item_size"] >= 0
         seen.append(data["item_seen"][real])
@@ -208,6 +243,8 @@ def evaluate(tower: CLIPVisionModel, heads: DenseHeads, scenes: DenseScenes, lay
     flat = {name: torch.cat(values) for name, values in hits.items()}
     percent = lambda values: round(100 * values.float().mean().item(), 2) if len(values) else None  # noqa: E731
     metrics: dict = {"background": percent(flat["background"]), "cells": percent(flat["cells"])}
+    if "object_shape" in flat:
+        metrics["object_shape"] = percent(flat["object_shape"])
     for name in ("shape", "colour", "size", "box_iou50"):
         metrics[name] = {"all": percent(flat[name])}
         for index, size in enumerate(SIZES, start=1):
@@ -232,7 +269,7 @@ def train_vision(config: VisionConfig, progress: bool = True) -> dict:
     (output / "config.json").write_text(json.dumps(config.to_json(), indent=2) + "\n", encoding="utf-8")
     done = checkpoint.completed(output) if config.resume else []
     tower = CLIPVisionModel.from_pretrained(done[-1]) if done else new_tower(config)
-    heads = DenseHeads(tower.config.hidden_size)
+    heads = DenseHeads(tower.config.hidden_size, object_shape=config.object_shape_weight > 0)
     if done:
         heads.load_state_dict(load_file(done[-1] / HEADS_FILE))
     if config.frozen_patch_embedding:
@@ -274,8 +311,8 @@ def train_vision(config: VisionConfig, progress: bool = True) -> dict:
     for step, batch in enumerate(loader, start=start):
         budget.elapsed = time.perf_counter() - clock
         with autocast:
-            outputs = heads(patch_features(tower, batch["pixel_values"], layer))
-        losses = dense_loss(outputs, batch)
+            outputs = heads(patch_features(tower, batch["pixel_values"], layer), batch["item"])
+        losses = dense_loss(outputs, batch, config.object_shape_weight)
         losses["total"].backward()
         if config.max_grad_norm:
             torch.nn.utils.clip_grad_norm_(trainable, config.max_grad_norm)
