@@ -17,6 +17,7 @@ training minutes against its budget and its latest held-out metrics.
 from __future__ import annotations
 
 import argparse
+import fcntl
 import json
 import os
 import shlex
@@ -24,6 +25,7 @@ import signal
 import subprocess
 import sys
 import time
+from contextlib import suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -102,15 +104,25 @@ def run_until(command: list[str], root: Path, deadline: float, output: Path | No
             code = process.wait(timeout=max(deadline - time.monotonic(), 1))
         except subprocess.TimeoutExpired:
             log(root, "time is up: stopping (the next run resumes from the newest checkpoint)")
-            os.killpg(process.pid, signal.SIGTERM)  # the trainer and its data-loader workers
-            try:
-                process.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                process.kill()
+            stop(process)
             return False
+        except BaseException:  # the campaign itself is stopped: its command must not run on unwatched
+            stop(process)
+            raise
     if code:
         raise SystemExit(f"campaign: {shlex.join(command)} failed with exit status {code} (see {root}/campaign.log)")
     return True
+
+
+def stop(process: subprocess.Popen) -> None:
+    """End a command and its children (the trainer's data-loader workers): SIGTERM, then SIGKILL after a minute."""
+    with suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
 
 
 def score_heldout(plan: Plan, stage: Stage, root: Path, deadline: float) -> None:
@@ -133,7 +145,6 @@ def score_heldout(plan: Plan, stage: Stage, root: Path, deadline: float) -> None
 
 def run(plan: Plan, root: Path, minutes: float | None) -> int:
     deadline = time.monotonic() + (minutes * 60 if minutes else float("inf"))
-    root.mkdir(parents=True, exist_ok=True)
     for stage in plan.stages:
         folder = root / stage.name
         if (folder / "final").is_dir():
@@ -158,12 +169,21 @@ def run(plan: Plan, root: Path, minutes: float | None) -> int:
     return 0
 
 
+def read_log(path: Path) -> list[dict]:
+    """A run's ``log.jsonl`` entries; a last line cut short by a kill is left out."""
+    entries = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        with suppress(ValueError):
+            entries.append(json.loads(line))
+    return entries
+
+
 def stage_status(stage: Stage, root: Path) -> dict:
     """Where a stage stands, read from its folder: its log, config and held-out scores."""
     folder = root / stage.name
     entries = []
     if (folder / "log.jsonl").is_file():
-        entries = [json.loads(line) for line in (folder / "log.jsonl").read_text(encoding="utf-8").splitlines()]
+        entries = read_log(folder / "log.jsonl")
     steps = [entry for entry in entries if "lr" in entry]
     state = "done" if (folder / "final").is_dir() else "started" if steps else "pending"
     status: dict = {"name": stage.name, "state": state, "budget_minutes": stage.minutes}
@@ -194,7 +214,17 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     plan = Plan.load(args.plan)
     if args.action == "run":
-        return run(plan, args.root.resolve(), args.minutes)
+        root = args.root.resolve()
+        root.mkdir(parents=True, exist_ok=True)
+        with (root / "campaign.lock").open("w") as lock:
+            try:
+                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                raise SystemExit(f"campaign: another run holds {root / 'campaign.lock'}") from None
+            # SIGTERM and SIGHUP end the run as an exception does, so that its running command is stopped too.
+            for number in (signal.SIGTERM, signal.SIGHUP):
+                signal.signal(number, lambda received, frame: sys.exit(f"campaign: stopped by signal {received}"))
+            return run(plan, root, args.minutes)
     print(json.dumps({"root": str(args.root), "stages": [stage_status(s, args.root) for s in plan.stages]}, indent=2))
     return 0
 

@@ -1,5 +1,6 @@
 """scripts/campaign.py: a two-stage tiny campaign is stopped, resumed, finished, scored and reported."""
 
+import fcntl
 import importlib.util
 import json
 import sys
@@ -69,3 +70,13 @@ def test_a_plan_with_repeated_stage_names_is_refused(tmp_path):
     path.write_text("stages:\n  - {name: a, config: x.yaml, minutes: 1}\n  - {name: a, config: y.yaml, minutes: 1}\n")
     with pytest.raises(SystemExit, match="unique"):
         campaign.Plan.load(path)
+
+
+def test_one_campaign_runs_in_a_folder_at_a_time(plan, tmp_path):
+    root = tmp_path / "camp"
+    root.mkdir()
+    with (root / "campaign.lock").open("w") as held:
+        fcntl.flock(held, fcntl.LOCK_EX)
+        with pytest.raises(SystemExit, match="another run holds"):
+            campaign.main(["run", str(plan), "--root", str(root)])
+    assert not (root / "vision").exists()

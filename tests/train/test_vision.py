@@ -1,6 +1,7 @@
 """Stage 0: the vision tower trains on dense targets, resumes on the same curve and loads as a model's tower."""
 
 import json
+import shutil
 
 import pytest
 import torch
@@ -49,6 +50,20 @@ def test_a_resumed_run_continues_the_same_curve(uninterrupted, tmp_path):
     resumed = CLIPVisionModel.from_pretrained(tmp_path / "final").state_dict()
     whole = CLIPVisionModel.from_pretrained(out / "final").state_dict()
     assert all(torch.allclose(resumed[k], whole[k], atol=1e-6) for k in whole)
+
+
+def test_a_run_stopped_before_its_final_folder_writes_it_when_resumed(uninterrupted, tmp_path):
+    out, _ = uninterrupted
+    copy = tmp_path / "copy"
+    shutil.copytree(out, copy, ignore=shutil.ignore_patterns("final"))  # killed after the last checkpoint
+    summary = train_vision(load_stage_config(CONFIG, settings(copy, "resume=true")), progress=False)
+    assert summary["last_step"] == summary["start"] == 6  # nothing left to train
+    whole = CLIPVisionModel.from_pretrained(out / "final").state_dict()
+    written = CLIPVisionModel.from_pretrained(copy / "final").state_dict()
+    assert all(torch.equal(written[k], whole[k]) for k in whole)
+    assert json.loads((copy / "final" / "heldout.json").read_text()) == json.loads(
+        (out / "final" / "heldout.json").read_text()
+    )
 
 
 def test_the_final_folder_is_the_tower_of_a_new_model(uninterrupted):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,11 +18,15 @@ def is_json_lines(path: Path) -> bool:
 
 
 def write_records(path: Path, records: list) -> None:
-    """Write records as the manifest format ``path``'s suffix names (:func:`is_json_lines`), as they will be read."""
+    """Write records as the manifest format ``path``'s suffix names (:func:`is_json_lines`), as they will be read;
+    through a temporary file renamed at the end, so that a killed writer never leaves a truncated manifest."""
     if is_json_lines(path):
-        path.write_text("".join(json.dumps(record, ensure_ascii=False) + "\n" for record in records), encoding="utf-8")
+        text = "".join(json.dumps(record, ensure_ascii=False) + "\n" for record in records)
     else:
-        path.write_text(json.dumps(records, ensure_ascii=False), encoding="utf-8")
+        text = json.dumps(records, ensure_ascii=False)
+    partial = path.with_name(path.name + ".partial")
+    partial.write_text(text, encoding="utf-8")
+    os.replace(partial, path)
 
 
 def iter_records(path: str | Path) -> Iterator[tuple[str, object]]:

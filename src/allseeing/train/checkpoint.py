@@ -37,6 +37,17 @@ def set_rng_state(state: dict) -> None:
         torch.cuda.set_rng_state_all(state["cuda"])
 
 
+def write_atomically(folder: Path, write: Callable[[Path], None]) -> Path:
+    """Fill ``folder`` through ``write`` under ``<name>.partial`` and rename it once complete, so that a folder with
+    the final name is always whole (a run killed while writing leaves only the ``.partial`` one)."""
+    partial = folder.with_name(folder.name + ".partial")
+    shutil.rmtree(partial, ignore_errors=True)
+    write(partial)
+    shutil.rmtree(folder, ignore_errors=True)
+    partial.rename(folder)
+    return folder
+
+
 def save(
     folder: Path,
     step: int,
@@ -47,10 +58,6 @@ def save(
     keep: int,
 ) -> Path:
     """Write ``folder/checkpoint-<step>`` atomically (``write_weights`` fills it) and keep only the ``keep`` newest."""
-    final = folder / f"{PREFIX}{step}"
-    partial = folder / f"{PREFIX}{step}.partial"
-    shutil.rmtree(partial, ignore_errors=True)
-    write_weights(partial)
     state = {
         "step": step,
         "optimizer": optimizer_state,
@@ -58,9 +65,12 @@ def save(
         "rng": rng_state(),
         **extra,
     }
-    torch.save(state, partial / STATE_FILE)
-    shutil.rmtree(final, ignore_errors=True)
-    partial.rename(final)
+
+    def write(partial: Path) -> None:
+        write_weights(partial)
+        torch.save(state, partial / STATE_FILE)
+
+    final = write_atomically(folder / f"{PREFIX}{step}", write)
     for old in completed(folder)[:-keep] if keep > 0 else []:
         shutil.rmtree(old)
     return final

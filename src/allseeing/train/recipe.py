@@ -375,10 +375,18 @@ def train(config: TrainConfig, progress: bool = True) -> dict:
     bar.close()
     if log:
         log.close()
-    if rank == 0 and step > start:
+    # A run stopped between its last checkpoint and final/ resumes with nothing left to train: it writes final/ then,
+    # from the checkpoint it loaded (gathered from the shards first: every process takes part).
+    write_final = step > start or bool(done and not (output / "final").is_dir())
+    if write_final and step == start:
+        weights = engine.model_state()
+    if rank == 0 and write_final:
         # The last step always writes a checkpoint, so ``weights`` are already the final ones gathered from the
         # shards (None when unsharded). The final folder is always a plain model: LoRA adapters are merged in.
-        save_model(model.merge_and_unload() if config.lora_rank else model, processor, output / "final", weights)
+        final_model = model.merge_and_unload() if config.lora_rank else model
+        checkpoint.write_atomically(
+            output / "final", lambda folder: save_model(final_model, processor, folder, weights)
+        )
     return {
         **summary,
         "last_step": step,

@@ -349,9 +349,16 @@ def train_vision(config: VisionConfig, progress: bool = True) -> dict:
             break
     bar.close()
     log.close()
-    if step > start:
-        _write_checkpoint(tower, heads, output / "final")
-        (output / "final" / HELDOUT_FILE).write_text(json.dumps(metrics, indent=2) + "\n", encoding="utf-8")
+    # A run stopped between its last checkpoint and final/ resumes with nothing left to train: it writes final/ then.
+    if step > start or (done and not (output / "final").is_dir()):
+        if step == start:
+            metrics = state.get("heldout")
+
+        def write_final(folder: Path) -> None:
+            _write_checkpoint(tower, heads, folder)
+            (folder / HELDOUT_FILE).write_text(json.dumps(metrics, indent=2) + "\n", encoding="utf-8")
+
+        checkpoint.write_atomically(output / "final", write_final)
     return {
         "stage": "vision",
         "steps": steps,

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import json
 import multiprocessing
+import os
 import random
 from collections import Counter
 from collections.abc import Iterator
@@ -188,7 +189,10 @@ def generate(
     bar.close()
     _write_training(out, samples, stats)
     _write_eval(out, rows, regions, stats)
-    (out / "stats.json").write_text(json.dumps(stats.as_json(), indent=2) + "\n", encoding="utf-8")
+    # Written last and renamed into place: a dataset with stats.json is complete (the campaign relies on it).
+    partial = out / "stats.json.partial"
+    partial.write_text(json.dumps(stats.as_json(), indent=2) + "\n", encoding="utf-8")
+    os.replace(partial, out / "stats.json")
     return stats.as_json()
 
 
