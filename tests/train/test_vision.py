@@ -10,7 +10,7 @@ from transformers import CLIPVisionModel
 from allseeing.cli import main
 from allseeing.model.build import new_model
 from allseeing.train.config import ConfigError, TrainConfig, VisionConfig, load_stage_config
-from allseeing.train.vision import box_iou, per_object, pool_objects, train_vision
+from allseeing.train.vision import box_ious, per_object, pool_objects, train_vision
 
 CONFIG = "configs/train/small-vision.yaml"
 
@@ -102,7 +102,7 @@ def test_box_iou_by_hand():
     a = torch.tensor([[0.0, 0.0, 0.5, 0.5], [0.5, 0.5, 0.0, 0.0], [0.0, 0.0, 0.2, 0.2]])
     b = torch.tensor([[0.25, 0.0, 0.75, 0.5], [0.0, 0.0, 0.5, 0.5], [0.5, 0.5, 0.7, 0.7]])
     # half-overlapping squares: 0.125 / 0.375; reversed corners are the same box; disjoint: 0
-    assert box_iou(a, b).tolist() == pytest.approx([1 / 3, 1.0, 0.0])
+    assert box_ious(a, b) == pytest.approx([1 / 3, 1.0, 0.0])
 
 
 def test_objects_are_pooled_over_their_own_patches():

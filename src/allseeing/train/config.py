@@ -17,6 +17,8 @@ from pathlib import Path
 
 import yaml
 
+from allseeing.model.presets import get_preset
+
 TRAINABLE = ("projector", "llm_and_projector", "all")
 
 
@@ -188,15 +190,21 @@ def read_preset(path: str | Path) -> dict:
     return values
 
 
-def load_config(path: str | Path | None, overrides: list[str] = (), schema: type = TrainConfig):
-    """A preset file (or the defaults) with ``key=value`` overrides applied, as an instance of ``schema`` (a
-    dataclass with a ``check`` method); unknown keys raise."""
-    values: dict = read_preset(path) if path is not None else {}
+def parse_overrides(overrides: list[str]) -> dict[str, str]:
+    """``key=value`` arguments as a mapping (values still text; :func:`load_config` types them)."""
+    values = {}
     for override in overrides:
         key, sep, value = override.partition("=")
         if not sep:
             raise ConfigError(f"override {override!r} is not key=value")
         values[key.strip()] = value
+    return values
+
+
+def load_config(path: str | Path | None, overrides: list[str] = (), schema: type = TrainConfig):
+    """A preset file (or the defaults) with ``key=value`` overrides applied, as an instance of ``schema`` (a
+    dataclass with a ``check`` method); unknown keys raise."""
+    values = {**(read_preset(path) if path is not None else {}), **parse_overrides(overrides)}
     hints = typing.get_type_hints(schema)
     known = {f.name for f in dataclasses.fields(schema)}
     unknown = sorted(set(values) - known)
@@ -256,11 +264,18 @@ class VisionConfig:
             raise ConfigError(f"heldout_scenes must be >= 0, got {self.heldout_scenes}")
         if self.max_minutes is not None and self.max_minutes <= 0:
             raise ConfigError(f"max_minutes must be positive, got {self.max_minutes}")
-        size = self.image_size or 0
-        patch = self.patch_size or 0
-        if size and patch and size % patch:
+        size, patch = self.resolution()
+        if size % patch:
             raise ConfigError(f"image_size {size} is not a multiple of patch_size {patch}")
         return self
+
+    def resolution(self) -> tuple[int, int]:
+        """The tower's input side and patch side: the stage's, else the preset's."""
+        try:
+            vision = get_preset(self.preset).vision
+        except ValueError as error:
+            raise ConfigError(str(error)) from None
+        return self.image_size or vision["image_size"], self.patch_size or vision["patch_size"]
 
     def to_json(self) -> dict:
         return dataclasses.asdict(self)
@@ -272,11 +287,7 @@ STAGES = {"vision": VisionConfig}
 def load_stage_config(path: str | Path, overrides: list[str] = ()) -> TrainConfig | VisionConfig:
     """A training preset of any stage: ``stage: vision`` is stage 0 (:class:`VisionConfig`), none the LLaVA
     stages (:class:`TrainConfig`)."""
-    stage = read_preset(path).get("stage")
-    for override in overrides:
-        key, _, value = override.partition("=")
-        if key.strip() == "stage":
-            stage = value
+    stage = {**read_preset(path), **parse_overrides(overrides)}.get("stage")
     if stage is None:
         return load_config(path, overrides)
     if stage not in STAGES:

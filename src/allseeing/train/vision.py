@@ -48,6 +48,7 @@ from allseeing.data.synth.scenes import MAX_OBJECTS
 from allseeing.data.synth.world import SIZES, render
 from allseeing.model.build import init_vision_positions
 from allseeing.model.presets import get_preset
+from allseeing.rec.boxes import iou
 from allseeing.train import checkpoint
 from allseeing.train.config import VisionConfig
 from allseeing.train.recipe import Budget, CpuMemory, lr_factor
@@ -68,13 +69,8 @@ BOX_WEIGHT, CENTRE_WEIGHT = 5.0, 0.5  # box L1 is in units of the image side (~0
 
 def tower_config(config: VisionConfig) -> CLIPVisionConfig:
     """The preset's vision configuration with the stage's resolution."""
-    settings = dict(get_preset(config.preset).vision)
-    settings["image_size"] = config.image_size or settings["image_size"]
-    settings["patch_size"] = config.patch_size or settings["patch_size"]
-    if settings["image_size"] % settings["patch_size"]:
-        size, patch = settings["image_size"], settings["patch_size"]
-        raise ValueError(f"image_size {size} is not a multiple of patch_size {patch}")
-    return CLIPVisionConfig(**settings)
+    image_size, patch_size = config.resolution()
+    return CLIPVisionConfig(**{**get_preset(config.preset).vision, "image_size": image_size, "patch_size": patch_size})
 
 
 def new_tower(config: VisionConfig) -> CLIPVisionModel:
@@ -202,14 +198,11 @@ def dense_loss(
     return losses
 
 
-def box_iou(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    """Elementwise IoU of ``(..., 4)`` boxes (corners in any order for ``a``, the prediction)."""
-    a = torch.cat([torch.minimum(a[..., :2], a[..., 2:]), torch.maximum(a[..., :2], a[..., 2:])], dim=-1)
-    width = (torch.minimum(a[..., 2], b[..., 2]) - torch.maximum(a[..., 0], b[..., 0])).clamp(min=0)
-    height = (torch.minimum(a[..., 3], b[..., 3]) - torch.maximum(a[..., 1], b[..., 1])).clamp(min=0)
-    inter = width * height
-    area = lambda box: (box[..., 2] - box[..., 0]) * (box[..., 3] - box[..., 1])  # noqa: E731
-    return inter / (area(a) + area(b) - inter).clamp(min=1e-9)
+def box_ious(predicted: torch.Tensor, target: torch.Tensor) -> list[float]:
+    """IoU (``rec.boxes.iou``, the definition every metric uses) of each predicted ``(N, 4)`` box with its target;
+    a regressed box may come out with its corners swapped, so they are put in order first."""
+    ordered = torch.cat([predicted[:, :2].minimum(predicted[:, 2:]), predicted[:, :2].maximum(predicted[:, 2:])], dim=1)
+    return [iou(a, b) for a, b in zip(ordered.tolist(), target.tolist(), strict=True)]
 
 
 @torch.no_grad()
@@ -225,11 +218,11 @@ def evaluate(tower: CLIPVisionModel, heads: DenseHeads, scenes: DenseScenes, lay
     for data in loader:
         outputs = heads(patch_features(tower, data["pixel_values"], layer), data["item"])
         objects = data["item"] >= 0
-        size_of_patch = torch.where(objects, data["size"], 0)
         for name in ("shape", "colour", "size"):
             hits.setdefault(name, []).append((outputs[name].argmax(-1) == data[name])[objects])
-        hits.setdefault("box_iou50", []).append((box_iou(outputs["box"], data["box"]) >= 0.5)[objects])
-        hits.setdefault("patch_size", []).append(size_of_patch[objects])
+        overlaps = torch.tensor(box_ious(outputs["box"][objects], data["box"][objects]))
+        hits.setdefault("box_iou50", []).append(overlaps >= 0.5)
+        hits.setdefault("patch_size", []).append(data["size"][objects])  # the size class of the patch's object
         hits.setdefault("background", []).append((outputs["shape"].argmax(-1) == 0)[~objects])
         if "object_shape" in outputs:
             named = outputs["object_shape"].argmax(-1) == per_object(data["shape"], data["item"])
