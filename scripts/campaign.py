@@ -147,21 +147,18 @@ def run(plan: Plan, root: Path, minutes: float | None) -> int:
     deadline = time.monotonic() + (minutes * 60 if minutes else float("inf"))
     for stage in plan.stages:
         folder = root / stage.name
-        if (folder / "final").is_dir():
-            if plan.heldout and not is_vision(stage) and not (folder / HELDOUT_FILE).is_file():
-                score_heldout(plan, stage, root, deadline)
-            continue
-        for step in stage.prepare:
-            if not (root / step.creates).exists() and not run_until(expand(step.run), root, deadline):
-                return 0
-        command = [*ALLSEEING, "train", str(REPO / stage.config), f"output_dir={stage.name}", "resume=true"]
-        command += [f"max_minutes={stage.minutes}", *stage.overrides]
-        log(root, f"stage {stage.name}: training")
-        if not run_until(command, root, deadline, root / f"{stage.name}.summary.json"):
-            return 0
         if not (folder / "final").is_dir():
-            raise SystemExit(f"campaign: stage {stage.name} ended without {folder / 'final'}")
-        if plan.heldout and not is_vision(stage):
+            for step in stage.prepare:
+                if not (root / step.creates).exists() and not run_until(expand(step.run), root, deadline):
+                    return 0
+            command = [*ALLSEEING, "train", str(REPO / stage.config), f"output_dir={stage.name}", "resume=true"]
+            command += [f"max_minutes={stage.minutes}", *stage.overrides]
+            log(root, f"stage {stage.name}: training")
+            if not run_until(command, root, deadline, root / f"{stage.name}.summary.json"):
+                return 0
+            if not (folder / "final").is_dir():
+                raise SystemExit(f"campaign: stage {stage.name} ended without {folder / 'final'}")
+        if plan.heldout and not is_vision(stage) and not (folder / HELDOUT_FILE).is_file():
             score_heldout(plan, stage, root, deadline)
         if time.monotonic() >= deadline:
             return 0
