@@ -1,9 +1,9 @@
 """Images for the model: loading with checks, pad-to-square (the ONLY copy), resize and normalisation.
 
 Upstream pads every image to a square of the CLIP mean colour, truncated to integers ((122, 116, 104)), with the
-original pasted at the floor-centred offset (UPSTREAM_SPEC §2.1), then the CLIP processor resizes the square to
-the tower's input size (its centre crop is then a no-op). Stage-1 pretraining used no padding: the shorter side
-is resized to the input size and the centre is cropped (``square``).
+original pasted at the floor-centred offset (upstream's ``expand2square`` in ``llava/mm_utils.py``), then the CLIP
+processor resizes the square to the tower's input size (its centre crop is then a no-op). Stage-1 pretraining used no
+padding: the shorter side is resized to the input size and the centre is cropped (``square``).
 """
 
 from __future__ import annotations

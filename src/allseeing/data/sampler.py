@@ -1,11 +1,11 @@
 """Which samples each step trains on: the epoch plan (mixture ratios, modality/length grouping) and each process's
 micro-batches.
 
-Epoch plan (upstream's modality- and length-grouped sampler, UPSTREAM_SPEC §4.5, with true token lengths instead of
-word counts): every source contributes ``ratio x size`` records (whole repeats plus a seeded sample), the records
-are shuffled with the epoch's seed, split by modality (image / text only), cut into megabatches of one global
-batch, each sorted by length (longest first), and the megabatch order shuffled; the two partial leftovers go last,
-merged. Without grouping, the shuffled list is used as it is.
+Epoch plan (upstream's modality- and length-grouped sampler, ``LengthGroupedSampler`` in
+``llava/train/llava_trainer.py``, with true token lengths instead of word counts): every source contributes ``ratio x
+size`` records (whole repeats plus a seeded sample), the records are shuffled with the epoch's seed, split by modality
+(image / text only), cut into megabatches of one global batch, each sorted by length (longest first), and the megabatch
+order shuffled; the two partial leftovers go last, merged. Without grouping, the shuffled list is used as it is.
 
 With ``group_batches`` > 1 a megabatch spans that many global batches: it is sorted by length, cut into global
 batches, and the global batches of all megabatches are shuffled. Upstream's sampler (1) sorts within a global

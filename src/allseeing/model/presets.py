@@ -1,17 +1,17 @@
 """Model presets: the exact ASMv2-13B shapes, and small shapes that train on a laptop.
 
-``asmv2-13b`` is upstream's model (UPSTREAM_SPEC §3.1, §3.5): CLIP ViT-L/14-336 (24 layers, width 1024, 576
-patch features from the second-to-last layer, CLS dropped), a 1024 -> 5120 -> 5120 GELU projector, and
-Vicuna-13B (LLaMA-2-13B: 40 layers, width 5120, 40 heads, FFN 13824, RMSNorm 1e-5, RoPE theta 10000, 4096
-positions, trained at 2048 tokens). Its vocabulary is LLaMA's 32000 plus ``<image>`` and ``<pad>``, padded to
-32064 as the transformers conversion does.
+``asmv2-13b`` is upstream's model (its released config and upstream's ``llava/model`` code): CLIP ViT-L/14-336 (24
+layers, width 1024, 576 patch features from the second-to-last layer, CLS dropped), a 1024 -> 5120 -> 5120 GELU
+projector, and Vicuna-13B (LLaMA-2-13B: 40 layers, width 5120, 40 heads, FFN 13824, RMSNorm 1e-5, RoPE theta 10000, 4096
+positions, trained at 2048 tokens). Its vocabulary is LLaMA's 32000 plus ``<image>`` and ``<pad>``, padded to 32064 as
+the transformers conversion does.
 
-``small`` follows the measured facts of shared/reference/LEARNING_NOTES.md: a ~5M-parameter LLaVA (vision 3 x 192
-at 128 px with 16 px patches = 64 image tokens, LLaMA 4 x 256) learns grounding from scratch at about 50
-samples/s on 2 CPU cores and 2,800 on an H100; patch 8 (256 tokens) halved the speed. Trained from scratch, its
-vision tower starts with sine-cosine position embeddings (``vision_positions``), so that where a patch lies can be
-read from its feature from the first step, and its features come from the tower's last layer (docs/model.md).
-``tiny`` is for tests.
+``small`` follows measurements made before this project on a model of the same shape (docs/model.md): a ~5M-parameter
+LLaVA (vision 3 x 192 at 128 px with 16 px patches = 64 image tokens, LLaMA 4 x 256) learns grounding from scratch at
+about 50 samples/s on 2 CPU cores and 2,800 on an H100; patch 8 (256 tokens) halved the speed. Trained from scratch, its
+vision tower starts with sine-cosine position embeddings (``vision_positions``), so that where a patch lies can be read
+from its feature from the first step, and its features come from the tower's last layer (docs/model.md). ``tiny`` is for
+tests.
 """
 
 from __future__ import annotations

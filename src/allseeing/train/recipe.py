@@ -203,7 +203,7 @@ class CpuMemory:
 
 
 def train(config: TrainConfig, progress: bool = True) -> dict:
-    # Denormal floats (tiny Adam moments) take a slow path in CPU arithmetic (shared/reference/LEARNING_NOTES.md).
+    # Denormal floats (tiny Adam moments) take a slow path in CPU arithmetic (docs/training.md, "CPU runs").
     torch.set_flush_denormal(True)
     rank, world = distributed()
     accumulation = config.accumulation(world)

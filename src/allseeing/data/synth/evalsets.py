@@ -1,4 +1,5 @@
-"""Evaluation rows from test scenes, in exactly the upstream file formats and field names (UPSTREAM_SPEC §6).
+"""Evaluation rows from test scenes, in exactly the upstream file formats and field names (docs/synthetic.md lists
+them).
 
 Each builder takes one test scene and returns the rows it contributes to one file. Pixel boxes are rounded to
 1/100 pixel. Scenes of the rare ("abnormal") subset live under ``abnormal_images/``, as in CRPE.
