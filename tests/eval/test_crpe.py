@@ -1,4 +1,5 @@
-"""CRPE scoring by hand: circular groups from the question file, order-free, official vs fixed letters."""
+"""CRPE scoring by hand: circular groups (upstream's blocks in answer order, or by question), official vs fixed
+letters, and what the order of either file does."""
 
 import random
 
@@ -16,7 +17,7 @@ def rotations(qid, category, correct_letters):
         {
             "question_id": f"{qid}-{k}",
             "image": "x.jpg",
-            "text": f"Q?\n{OPTIONS}\nAnswer with the letter.",
+            "text": f"What is {qid}?\n{OPTIONS}\nAnswer with the letter.",
             "correct_option": c,
             "category": category,
         }
@@ -47,17 +48,46 @@ def test_one_wrong_rotation_fails_its_group_only(tmp_path):
     assert result["overall"] == round((100 + 50 + 100) / 3, 2)
 
 
-def test_shuffled_prediction_lines_score_the_same(tmp_path):
+def shuffled(items, seed=0):
+    items = list(items)
+    random.Random(seed).shuffle(items)
+    return items
+
+
+def test_fixed_groups_by_question_whatever_the_order_of_either_file(tmp_path):
     answers = dict(PERFECT, **{"p2-3": "A", "o1-0": "B"})
-    shuffled = list(answers.items())
-    random.Random(0).shuffle(shuffled)
-    assert score(tmp_path, "crpe", QUESTIONS, answers) == score(tmp_path, "crpe", QUESTIONS, dict(shuffled))
+    expected = score(tmp_path, "crpe", QUESTIONS, answers, protocol="fixed")
+    assert (expected["predicate"], expected["object"], expected["grouping"]) == (50.0, 0.0, "identity")
+    for seed in range(3):
+        either = score(
+            tmp_path, "crpe", shuffled(QUESTIONS, seed), dict(shuffled(answers.items(), seed)), protocol="fixed"
+        )
+        assert either == expected
+
+
+def test_official_cuts_blocks_in_answer_order_so_a_shuffled_question_file_changes_nothing(tmp_path):
+    answers = dict(PERFECT, **{"p2-3": "A"})
+    expected = score(tmp_path, "crpe", QUESTIONS, answers)
+    assert (expected["predicate"], expected["grouping"], expected["mixed_groups"]) == (50.0, "position", 0)
+    assert score(tmp_path, "crpe", shuffled(QUESTIONS), answers) == expected
+
+
+def test_official_on_shuffled_answers_is_upstreams_number_and_says_the_blocks_are_mixed(tmp_path, capsys):
+    answers = dict(PERFECT, **{"p2-2": "A", "p2-3": "A"})  # p1 right, p2 wrong: 50% when grouped by question
+    order = ["p2-2", "p1-0", "p1-1", "p1-2", "p2-3", "p1-3", "p2-0", "p2-1"]  # each block holds a wrong answer
+    rest = [q for q in PERFECT if not q.startswith("p")]
+    result = score(tmp_path, "crpe", QUESTIONS, {k: answers[k] for k in rest + order})
+    assert (result["predicate"], result["mixed_groups"]) == (0.0, 2)
+    assert "2 CRPE blocks of 4 answers mix different questions" in capsys.readouterr().err
 
 
 def test_a_missing_rotation_fails_its_group_and_shows_in_coverage(tmp_path):
+    # Upstream's assert fails on this file (3 subject answers); both protocols group by question instead.
     answers = {k: v for k, v in PERFECT.items() if k != "s1-2"}
-    result = score(tmp_path, "crpe", QUESTIONS, answers)
-    assert result["subject"] == 0.0 and result["coverage"] == round(100 * 15 / 16, 2) and result["answered"] == 15
+    for protocol in ("official", "fixed"):
+        result = score(tmp_path, "crpe", QUESTIONS, answers, protocol=protocol)
+        assert (result["subject"], result["predicate"], result["grouping"]) == (0.0, 100.0, "identity")
+        assert result["coverage"] == round(100 * 15 / 16, 2) and result["answered"] == 15
 
 
 def test_an_empty_category_does_not_crash(tmp_path):
@@ -76,9 +106,20 @@ def test_official_and_fixed_differ_exactly_on_formatted_letters(tmp_path):
     assert plain["overall"] == score(tmp_path, "crpe", QUESTIONS, PERFECT)["overall"]
 
 
-def test_a_category_not_in_fours_is_an_error(tmp_path):
-    with pytest.raises(EvalError, match="category 'subject' has 3 rows, not a multiple of 4"):
-        score(tmp_path, "crpe", QUESTIONS[1:], {k: v for k, v in PERFECT.items() if k != "s1-0"})
+def test_a_question_without_four_rotations_is_an_error(tmp_path):
+    with pytest.raises(EvalError, match="question 's1-1' has 3 rotations .*, not a multiple of 4"):
+        score(tmp_path, "crpe", QUESTIONS[1:], {k: v for k, v in PERFECT.items() if k != "s1-0"}, protocol="fixed")
+
+
+def test_rotations_are_found_by_image_question_and_option_set(tmp_path):
+    # Two questions on one image with the same stem but other options, rows interleaved: two groups.
+    other = [
+        dict(q, text=q["text"].replace("next to", "behind"), question_id=f"x{k}") for k, q in enumerate(QUESTIONS[:4])
+    ]
+    rows = [row for pair in zip(QUESTIONS[:4], other, strict=True) for row in pair]
+    answers = {q["question_id"]: q["correct_option"] for q in rows} | {"x0": "B"}
+    result = score(tmp_path, "crpe", rows, answers, protocol="fixed")
+    assert result["subject"] == 50.0
 
 
 @pytest.mark.parametrize(

@@ -86,3 +86,14 @@ def test_query_check_counts_images_answered_with_one_box_whatever_the_expression
     box = "<ref>it</ref><box>[[10, 20, 30, 40]]</box>"
     answers = {"a": box, "b": box, "c": box, "d": "[[50, 60, 70, 80]]", "e": box, "f": box, "g": box}
     assert score(tmp_path, "grounding", questions, answers)["query_check"] == {"images": 2, "one_box": 1}
+
+
+def test_official_scores_the_answered_questions_only_fixed_counts_missing_as_wrong(tmp_path):
+    questions = [question(q) for q in "abcd"] + [question("e", "refcoco_testA")]
+    answers = {"a": "[[290, 260, 835, 781]]", "b": "[[290, 260, 835, 781]]"}  # c, d and e unanswered
+    official = score(tmp_path, "grounding", questions, answers)
+    fixed = score(tmp_path, "grounding", questions, answers, protocol="fixed")
+    assert (official["refcoco_val"], official["refcoco_testA"], official["average"]) == (100.0, None, 100.0)
+    assert (fixed["refcoco_val"], fixed["refcoco_testA"], fixed["average"]) == (50.0, 0.0, 25.0)
+    assert official["coverage"] == fixed["coverage"] == 40.0
+    assert score(tmp_path, "grounding", questions[::-1], dict(reversed(answers.items())), protocol="fixed") == fixed

@@ -1,7 +1,7 @@
 """PSG scene-graph recall by hand, under upstream's protocol and the fixed one, and where they differ."""
 
-from allseeing.eval.metrics.lemma import load_synonyms
-from allseeing.eval.metrics.scene_graph import head_category, official_categories
+from allseeing.eval.metrics.lemma import get_lemmatizer, load_synonyms
+from allseeing.eval.metrics.scene_graph import Vocabulary
 from allseeing.rec.boxes import encode
 from allseeing.rec.write import object_mention, relation_mention
 from tests.eval.helpers import score
@@ -34,13 +34,19 @@ ANSWER = sentence("man", P, "sitting at", "table", T) + " " + sentence("sky", S,
 
 
 def test_upstream_categories_are_every_token_through_the_synonyms():
-    synonyms = load_synonyms()
-    assert official_categories(("man", "man"), synonyms) == ["person", "person"]
-    assert official_categories(("the sky",), synonyms) == ["the", "sky"]
-    assert official_categories((), synonyms) == ["Unknown"]
-    assert official_categories(("tables",), synonyms) == ["dining table"]
-    assert head_category("the two wooden tables", synonyms) == "dining table"
-    assert head_category("potted plant", synonyms) == "potted plant"
+    vocabulary = Vocabulary(get_lemmatizer("spacy"), load_synonyms(protocol="official"))
+    assert vocabulary.official_categories(("man", "man")) == ["person", "person"]
+    assert vocabulary.official_categories(("the sky",)) == ["the", "sky"]
+    assert vocabulary.official_categories(()) == ["Unknown"]
+    assert vocabulary.official_categories(("tables",)) == ["dining table"]
+    assert vocabulary.official_categories(("the building", "Dog")) == ["the", "building", "Dog"]
+
+
+def test_fixed_categories_are_the_head_word_through_our_synonyms():
+    vocabulary = Vocabulary(get_lemmatizer("spacy"), load_synonyms(protocol="fixed"))
+    assert vocabulary.head_category("the two wooden tables") == "dining table"
+    assert vocabulary.head_category("potted plant") == "potted plant"
+    assert vocabulary.head_category("the Dog") == "dog"
 
 
 def test_both_protocols_recall_a_correct_answer(tmp_path):
@@ -85,4 +91,16 @@ def test_malformed_answers_lower_the_format_ratio(tmp_path):
     questions = [question(GROUND_TRUTH, "a"), question(GROUND_TRUTH, "b"), question(GROUND_TRUTH, "c")]
     result = score(tmp_path, "psg", questions, {"a": ANSWER, "b": odd})
     assert (result["correct_format_ratio"], result["invalid"], result["coverage"]) == (50.0, 1, round(200 / 3, 2))
-    assert result["recall"] == round(100 * 2 / 6, 2)  # only "a" recalls; unanswered "c" counts in the ground truth
+    assert result["recall"] == 50.0  # only "a" recalls; upstream scores the answered "a" and "b" only
+    fixed = score(tmp_path, "psg", questions, {"a": ANSWER, "b": odd}, protocol="fixed")
+    assert fixed["recall"] == round(100 * 2 / 6, 2)  # the unanswered "c" counts as missed
+
+
+def test_mean_recall_averages_unrounded_recalls(tmp_path):
+    sitting = ["person", list(PERSON), "dining table", list(TABLE), "sitting at"]
+    above = ["sky-other-merged", list(SKY), "person", list(PERSON), "above"]
+    questions = [question([sitting], "a"), question([above], "b"), question([above, above], "c")]
+    answers = {"a": "nothing", "b": sentence("sky", S, "above", "man", P), "c": "nothing"}
+    result = score(tmp_path, "psg", questions, answers)
+    assert result["per_predicate"] == {"above": 33.33, "sitting at": 0.0}
+    assert result["mean_recall"] == 16.67  # (1/3 + 0) / 2; averaging the rounded values would give 16.66

@@ -58,3 +58,17 @@ def test_missing_java_is_a_clear_error(tmp_path, monkeypatch):
     monkeypatch.setattr(shutil, "which", lambda name: None)
     with pytest.raises(EvalError, match="need Java on PATH"):
         score(tmp_path, "region_caption", questions(tmp_path), {"r0": "x"})
+
+
+@pytest.mark.parametrize(
+    ("references", "problem"),
+    [
+        ([{"image_id": 0, "caption": "x"}], "a JSON object with an 'annotations' list"),
+        ({"annotations": [{}]}, "annotation 0"),
+    ],
+)
+def test_a_reference_file_of_another_shape_is_a_clear_error(tmp_path, references, problem):
+    asked = questions(tmp_path)
+    (tmp_path / "vg_test_coco_format.json").write_text(json.dumps(references))
+    with pytest.raises(EvalError, match=problem):
+        score(tmp_path, "region_caption", asked, {"r0": "x"})

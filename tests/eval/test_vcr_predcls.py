@@ -1,4 +1,5 @@
-"""VCR pairs qa and qar by id (not by order); predicate classification Recall@K with and without the K-1 quirk."""
+"""VCR: fixed pairs qa and qar by id, official by position as upstream; predicate classification Recall@K with and
+without the K-1 quirk, ties, short score lists and partial files."""
 
 import json
 
@@ -28,9 +29,20 @@ def test_q2ar_pairs_by_id_whatever_the_order(tmp_path):
         vcr_row("2-qar", "qar", "C"),
         vcr_row("1-qar", "qar", "D"),
     ]
-    answers = {"1-qa": "A", "2-qa": "B", "1-qar": "D", "2-qar": "A"}
+    answers = {"1-qa": "B", "2-qa": "B", "1-qar": "D", "2-qar": "A"}  # 1-qa and 2-qar wrong: no pair right
+    result = score(tmp_path, "vcr", questions, answers, protocol="fixed")
+    assert (result["q2a"], result["qa2r"], result["q2ar"], result["pairs"]) == (50.0, 50.0, 0.0, 2)
+    for shuffled in (questions[::-1], questions[1:] + questions[:1]):
+        assert score(tmp_path, "vcr", shuffled, dict(reversed(answers.items())), protocol="fixed") == result
+
+
+def test_official_zips_qa_and_qar_in_answer_order_as_upstream(tmp_path):
+    questions = [vcr_row("1-qa", "qa", "A"), vcr_row("2-qa", "qa", "B"), vcr_row("1-qar", "qar", "D")]
+    questions.append(vcr_row("2-qar", "qar", "C"))
+    answers = {"1-qa": "B", "2-qa": "B", "2-qar": "A", "1-qar": "D"}  # qa [wrong, right], qar [wrong, right]
     result = score(tmp_path, "vcr", questions, answers)
-    assert (result["q2a"], result["qa2r"], result["q2ar"], result["pairs"]) == (100.0, 50.0, 50.0, 2)
+    assert (result["q2ar"], result["pairs"]) == (50.0, 2)  # (1-qa, 2-qar) wrong, (2-qa, 1-qar) right
+    assert score(tmp_path, "vcr", questions[::-1], answers) == result  # the question file's order plays no part
 
 
 def test_pairs_without_id_suffixes_fall_back_to_the_repeated_first_turn(tmp_path):
@@ -45,8 +57,20 @@ def test_pairs_without_id_suffixes_fall_back_to_the_repeated_first_turn(tmp_path
 
 
 def test_vcr_with_nothing_answered_does_not_crash(tmp_path):
-    result = score(tmp_path, "vcr", [vcr_row("1-qa", "qa", "A"), vcr_row("1-qar", "qar", "B")], {})
-    assert (result["q2a"], result["q2ar"], result["coverage"]) == (0.0, 0.0, 0.0)
+    questions = [vcr_row("1-qa", "qa", "A"), vcr_row("1-qar", "qar", "B")]
+    official = score(tmp_path, "vcr", questions, {})  # upstream divides by zero here
+    fixed = score(tmp_path, "vcr", questions, {}, protocol="fixed")
+    assert (official["q2a"], official["q2ar"], official["coverage"]) == (None, None, 0.0)
+    assert (fixed["q2a"], fixed["q2ar"], fixed["coverage"]) == (0.0, 0.0, 0.0)
+
+
+def test_official_scores_a_partial_vcr_file_on_what_it_answers(tmp_path):
+    questions = [vcr_row(f"{i}-{c}", c, "A") for i in range(4) for c in ("qa", "qar")]
+    answers = {"0-qa": "A", "0-qar": "A", "1-qa": "B", "1-qar": "A"}
+    official = score(tmp_path, "vcr", questions, answers)
+    fixed = score(tmp_path, "vcr", questions, answers, protocol="fixed")
+    assert (official["q2a"], official["qa2r"], official["q2ar"]) == (50.0, 100.0, 50.0)
+    assert (fixed["q2a"], fixed["qa2r"], fixed["q2ar"]) == (25.0, 50.0, 25.0)
 
 
 def pred_cls_questions(tmp_path):
@@ -98,3 +122,40 @@ def test_fixed_ranks_by_sum_logprob(tmp_path):
     fixed = score(tmp_path, "psg_pred_cls", questions, {"q1": record}, protocol="fixed")
     assert official["recall@20"] == 0.0  # 2 candidates, the last (p0) dropped
     assert fixed["recall@20"] == 100.0
+
+
+def test_ties_official_keeps_answer_order_fixed_breaks_them_by_id(tmp_path):
+    # Two pairs, one candidate each, equal scores; K=20 keeps 19 upstream, so pad with 18 better candidates.
+    questions = pred_cls_questions(tmp_path)
+    pad = {"text": [f"p{i}" for i in range(1, 10)], "scores": [9.0] * 9}
+    q1 = {"question_id": "q1", "text": ["p0", *pad["text"]], "scores": [1.0, *pad["scores"]]}
+    q2 = {"question_id": "q2", "text": ["p11", *pad["text"]], "scores": [1.0, *pad["scores"]]}
+    # 20 candidates; upstream keeps the first 19 by score: 18 at 9.0, then whichever 1.0 came first.
+    first_q2 = score(tmp_path, "psg_pred_cls", questions, {"q2": q2, "q1": q1})
+    first_q1 = score(tmp_path, "psg_pred_cls", questions, {"q1": q1, "q2": q2})
+    assert first_q2["per_predicate@100"] != first_q1["per_predicate@100"]  # as upstream: answer order breaks ties
+    assert first_q1["recall@20"] == first_q2["recall@20"] == 50.0
+    assert score(tmp_path, "psg_pred_cls", questions[::-1], {"q1": q1, "q2": q2}) == first_q1
+    fixed = [
+        score(tmp_path, "psg_pred_cls", qs, answers, protocol="fixed")
+        for qs in (questions, questions[::-1])
+        for answers in ({"q2": q2, "q1": q1}, {"q1": q1, "q2": q2})
+    ]
+    assert all(result == fixed[0] for result in fixed)
+
+
+def test_official_truncates_the_options_to_a_shorter_score_list_fixed_drops_the_line(tmp_path):
+    questions = pred_cls_questions(tmp_path)[:1]
+    record = {"question_id": "q1", "text": ["p0", "p1", "p2"], "scores": [3.0, 2.0]}
+    official = score(tmp_path, "psg_pred_cls", questions, {"q1": record})
+    fixed = score(tmp_path, "psg_pred_cls", questions, {"q1": record}, protocol="fixed")
+    assert (official["recall@20"], official["invalid"]) == (100.0, 1)  # p0, p1 scored; the last (p1) dropped
+    assert (fixed["recall@20"], fixed["invalid"]) == (0.0, 1)
+
+
+def test_official_scores_a_partial_file_on_what_it_answers(tmp_path):
+    questions = pred_cls_questions(tmp_path)
+    answers = {"q1": {"question_id": "q1", **ranked(100.0, range(12))}}
+    official = score(tmp_path, "psg_pred_cls", questions, answers)
+    fixed = score(tmp_path, "psg_pred_cls", questions, answers, protocol="fixed")
+    assert (official["recall@20"], fixed["recall@20"]) == (100.0, 50.0)

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from allseeing.cli.common import add_model_option, common_options, print_json
 from allseeing.eval.metrics.boxformat import BOX_FORMATS
+from allseeing.eval.metrics.lemma import LEMMATIZERS
 from allseeing.eval.registry import TASKS
 
 TASK_NAMES = tuple(TASKS)
@@ -50,7 +51,18 @@ def register(verbs: argparse._SubParsersAction) -> None:
     p.add_argument("--predictions", required=True)
     p.add_argument("--protocol", choices=("official", "fixed"), default="official")
     p.add_argument("--box-format", choices=BOX_FORMATS, default="square999", help="how the answers write boxes")
-    p.add_argument("--synonyms", help="psg: a synonym table (default: ours, COCO classes)")
+    p.add_argument(
+        "--synonyms",
+        help="psg: a synonym table (default: official reads upstream's table, fixed ours with plurals and multi-word "
+        "class names)",
+    )
+    p.add_argument(
+        "--lemmatizer",
+        choices=LEMMATIZERS,
+        default="auto",
+        help="psg: spaCy's en_core_web_sm pipeline (upstream's lemmas), an approximation, or auto: spaCy when "
+        "installed (pip install 'allseeing[psg]')",
+    )
     p.add_argument("--out", help="also write the scores to this JSON file")
     p.set_defaults(run=run_score)
 
@@ -89,7 +101,7 @@ def run_predict(args: argparse.Namespace) -> int:
 def run_score(args: argparse.Namespace) -> int:
     from allseeing.eval.score import score_file
 
-    options = {"synonyms": args.synonyms} if args.synonyms else {}
+    options = {"lemmatizer": args.lemmatizer, **({"synonyms": args.synonyms} if args.synonyms else {})}
     scores = score_file(args.task, args.questions, args.predictions, args.protocol, args.box_format, options)
     if args.out:
         Path(args.out).write_text(json.dumps(scores, indent=2) + "\n", encoding="utf-8")

@@ -97,8 +97,29 @@ def require(question: dict, fields: tuple[str, ...], path: Path) -> None:
 
 
 def percent(numerator: float, denominator: float) -> float | None:
-    """A percentage with 2 decimals, or None when there is nothing to measure."""
-    return round(100.0 * numerator / denominator, 2) if denominator else None
+    """A percentage with 2 decimals, or None when there is nothing to measure. Computed as upstream's scorers
+    print it (``n / d * 100``, then 2 decimals): ``100 * n / d`` can differ in the last bit and so round the other
+    way on a tie."""
+    return round(numerator / denominator * 100, 2) if denominator else None
+
+
+def mean_percent(fractions: list[float]) -> float | None:
+    """The mean of unrounded fractions as a percentage with 2 decimals (upstream's mean recalls)."""
+    return round(sum(fractions) / len(fractions) * 100, 2) if fractions else None
+
+
+def scored_rows(questions: list[dict], predictions: dict[str, dict], official: bool) -> list[tuple[dict, dict | None]]:
+    """(question, prediction) pairs to score.
+
+    ``official``: upstream's rows. Its scorers loop over the prediction file, so only answered questions count
+    (a partial file is scored on what it answers) and in the prediction file's order, which matters where
+    upstream cuts groups or breaks ties by position. ``fixed``: every question in question-file order, an
+    unanswered one with ``None`` (so it counts as wrong).
+    """
+    if not official:
+        return [(question, predictions.get(key(question["question_id"]))) for question in questions]
+    by_id = {key(question["question_id"]): question for question in questions}
+    return [(by_id[question_id], prediction) for question_id, prediction in predictions.items()]
 
 
 def bookkeeping(questions: list[dict], predictions: dict[str, dict], invalid: int, protocol: str) -> dict:

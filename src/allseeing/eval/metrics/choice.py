@@ -21,6 +21,11 @@ def options_of(text: str) -> dict[str, str]:
     return {letter: option for letter, option in _OPTION_LINE.findall(text)}
 
 
+def stem_of(text: str) -> str:
+    """A question without its option lines, whitespace normalised: the same for every rotation of its options."""
+    return " ".join(_OPTION_LINE.sub("", text).split())
+
+
 def official_choice(answer: str) -> tuple[str | None, bool]:
     """(the letter, invalid): upstream accepts a single character only."""
     if len(answer) > 1:

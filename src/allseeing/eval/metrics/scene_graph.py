@@ -20,7 +20,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from allseeing.eval.metrics.lemma import lemmas
+from allseeing.eval.metrics.lemma import Lemmatizer
 from allseeing.rec.boxes import Box, iou
 from allseeing.rec.compat import UNKNOWN, extract
 from allseeing.rec.parse import parse
@@ -39,26 +39,33 @@ class SceneTuple:
     predicate: str
 
 
-def official_categories(phrases: tuple[str, ...], synonyms: dict[str, str]) -> list[str]:
-    """Every token of every phrase, lemmatised and mapped through the synonyms; ['Unknown'] when none."""
-    found = [synonyms.get(word, word) for phrase in phrases for word in lemmas(phrase)]
-    return found or [UNKNOWN]
+@dataclass(frozen=True)
+class Vocabulary:
+    """How phrases become class words: a lemmatiser and a synonym table."""
 
+    lemmatizer: Lemmatizer
+    synonyms: dict[str, str]
 
-def head_category(phrase: str | None, synonyms: dict[str, str]) -> str:
-    """The phrase's class: a multi-word synonym it ends with, else its last word's lemma through the synonyms."""
-    if not phrase:
-        return UNKNOWN
-    words = [word for word in lemmas(phrase) if word.isalnum()]
-    for length in range(min(3, len(words)), 1, -1):
-        tail = " ".join(words[-length:])
-        if tail in synonyms:
-            return synonyms[tail]
-    return synonyms.get(words[-1], words[-1]) if words else UNKNOWN
+    def official_categories(self, phrases: tuple[str, ...]) -> list[str]:
+        """Every token of every phrase, lemmatised and mapped through the synonyms; ['Unknown'] when none."""
+        found = [self.synonyms.get(word, word) for phrase in phrases for word in self.lemmatizer.lemmas(phrase)]
+        return found or [UNKNOWN]
+
+    def head_category(self, phrase: str | None) -> str:
+        """The phrase's class: a multi-word synonym it ends with, else its last word's lemma through the synonyms
+        (lower case)."""
+        if not phrase:
+            return UNKNOWN
+        words = [word.lower() for word in self.lemmatizer.lemmas(phrase) if word.isalnum()]
+        for length in range(min(3, len(words)), 1, -1):
+            tail = " ".join(words[-length:])
+            if tail in self.synonyms:
+                return self.synonyms[tail]
+        return self.synonyms.get(words[-1], words[-1]) if words else UNKNOWN
 
 
 def official_predictions(
-    text: str, to_pixels: Callable[[Box], PixelBox], synonyms: dict[str, str]
+    text: str, to_pixels: Callable[[Box], PixelBox], vocabulary: Vocabulary
 ) -> tuple[list[SceneTuple], bool]:
     """Upstream's expanded tuples of one answer, and whether its format was correct."""
     extraction = extract(text)
@@ -68,14 +75,14 @@ def official_predictions(
             subject_box, object_box = to_pixels(t.subject_box), to_pixels(t.object_box)
         except ValueError:
             continue  # upstream drops a tuple whose conversion raises
-        for subject in official_categories(t.subject_phrases, synonyms):
-            for obj in official_categories(t.object_phrases, synonyms):
+        for subject in vocabulary.official_categories(t.subject_phrases):
+            for obj in vocabulary.official_categories(t.object_phrases):
                 result.append(SceneTuple(subject, subject_box, obj, object_box, t.predicate))
     return result, extraction.correct_format
 
 
 def fixed_predictions(
-    text: str, to_pixels: Callable[[Box], PixelBox], synonyms: dict[str, str]
+    text: str, to_pixels: Callable[[Box], PixelBox], vocabulary: Vocabulary
 ) -> tuple[list[SceneTuple], bool]:
     """Tuples from our parser, one per triplet, classes by head word; format correct when nothing was wrong."""
     document = parse(text, mode="lenient")
@@ -87,9 +94,9 @@ def fixed_predictions(
             continue
         result.append(
             SceneTuple(
-                head_category(t.subject, synonyms),
+                vocabulary.head_category(t.subject),
                 subject_box,
-                head_category(t.object, synonyms),
+                vocabulary.head_category(t.object),
                 object_box,
                 normalise_predicate(t.predicate),
             )
@@ -101,13 +108,13 @@ def normalise_predicate(predicate: str) -> str:
     return " ".join(predicate.lower().split())
 
 
-def ground_truth(raw: list, fixed: bool, synonyms: dict[str, str]) -> list[SceneTuple]:
+def ground_truth(raw: list, fixed: bool, vocabulary: Vocabulary) -> list[SceneTuple]:
     """``relation_tuples`` rows ([subject, box, object, box, predicate], pixels) as tuples."""
     result = []
     for subject, subject_box, obj, object_box, predicate in raw:
         subject, obj = subject.split("-")[0], obj.split("-")[0]  # "wall-other-merged" -> "wall"
         if fixed:
-            subject, obj = head_category(subject, synonyms), head_category(obj, synonyms)
+            subject, obj = vocabulary.head_category(subject), vocabulary.head_category(obj)
             predicate = normalise_predicate(predicate)
         result.append(SceneTuple(subject, tuple(subject_box), obj, tuple(object_box), predicate))
     return result

@@ -1,12 +1,14 @@
 """Referring expression comprehension (``grounding_eval.jsonl``): Acc@0.5 per category and their mean.
 
 Beside them, ``query_check`` (see ``one_box_images``): how many images got the same box for every expression.
+``official`` scores the answered questions only (upstream's denominators); ``fixed`` counts a missing answer as
+wrong. A category with nothing to score is ``null``.
 """
 
 from __future__ import annotations
 
 from allseeing.eval.metrics.grounding import hit, one_box_images, read_box
-from allseeing.eval.task import ScoreContext, answer_text, bookkeeping, key, percent, require
+from allseeing.eval.task import ScoreContext, answer_text, bookkeeping, percent, require, scored_rows
 from allseeing.eval.tasks.common import SingleTurnTask
 
 
@@ -21,7 +23,8 @@ class Grounding(SingleTurnTask):
         official = context.protocol == "official"
         for question in questions:
             require(question, ("question_id", "bbox", "width", "height", "category"), context.questions_path)
-            answer = answer_text(predictions.get(key(question["question_id"])))
+        for question, prediction in scored_rows(questions, predictions, official):
+            answer = answer_text(prediction)
             right = False
             if answer is not None:
                 truth = tuple(question["bbox"])
@@ -33,7 +36,8 @@ class Grounding(SingleTurnTask):
                 if "image" in question:
                     per_image.setdefault(question["image"], []).append((truth, box))
             hits.setdefault(question["category"], []).append(bool(right))
-        result = {category: percent(sum(v), len(v)) for category, v in sorted(hits.items())}
+        categories = sorted({question["category"] for question in questions})
+        result = {c: percent(sum(hits[c]), len(hits[c])) if c in hits else None for c in categories}
         values = [v for v in result.values() if v is not None]
         result["average"] = round(sum(values) / len(values), 2) if values else None
         return {

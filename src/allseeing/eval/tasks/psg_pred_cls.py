@@ -2,8 +2,10 @@
 
 The model ranks every option for each (subject, object) pair by likelihood (``infer.rank``); a prediction line
 holds ``text`` (the options, best first) and ``scores`` (upstream's length-normalised scores, same order), plus
-``sum_logprobs``. ``official`` ranks by ``scores`` with upstream's top-(K-1) cut; ``fixed`` ranks by
-``sum_logprobs`` (the reply and ``</s>``: no prefix bias) and keeps the top K.
+``sum_logprobs``. ``official`` ranks by ``scores`` as upstream does (answered questions only; a ``scores`` list
+shorter than ``text`` truncates the options to it, and is counted in ``invalid``); ``fixed`` ranks by
+``sum_logprobs`` (the reply and ``</s>``: no prefix bias), counts an unanswered pair's predicates as missed and
+drops a line whose lists differ in length (invalid). See :mod:`allseeing.eval.metrics.pred_cls` for the ranking.
 """
 
 from __future__ import annotations
@@ -11,11 +13,22 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from allseeing.eval.metrics.pred_cls import KS, recall_at_k
-from allseeing.eval.task import Ask, EvalError, ScoreContext, bookkeeping, key, require
+from allseeing.eval.metrics.pred_cls import KS, ImageGraph, recall_at_k
+from allseeing.eval.task import (
+    Ask,
+    EvalError,
+    ScoreContext,
+    bookkeeping,
+    key,
+    mean_percent,
+    percent,
+    require,
+    scored_rows,
+)
 from allseeing.eval.tasks.common import single_turn_asks
 
 OPTIONS_FILE = "psg_pred_cls_options.json"
+OPTIONS_PER_QUESTION = 1000  # upstream's topk_each_query: options past it are ignored
 
 
 def read_options(questions_path: Path, explicit: str | Path | None = None) -> list[str]:
@@ -27,6 +40,10 @@ def read_options(questions_path: Path, explicit: str | Path | None = None) -> li
     if not (isinstance(options, list) and options and all(isinstance(o, str) for o in options)):
         raise EvalError(f"{path}: expected a JSON list of predicate strings")
     return options
+
+
+def _numbers(values: object) -> bool:
+    return isinstance(values, list) and all(isinstance(v, int | float) and not isinstance(v, bool) for v in values)
 
 
 class PsgPredCls:
@@ -44,26 +61,36 @@ class PsgPredCls:
 
     def score(self, questions: list[dict], predictions: dict[str, dict], context: ScoreContext) -> dict:
         official = context.protocol == "official"
-        images: dict[str, tuple[list, set]] = {}
+        images: dict[str, ImageGraph] = {}
         invalid = 0
         for question in questions:
             require(question, ("question_id", "image", "correct_option", "subj", "obj"), context.questions_path)
-            candidates, truth = images.setdefault(question["image"], ([], set()))
+        for question, prediction in scored_rows(questions, predictions, official):
+            graph = images.setdefault(question["image"], ImageGraph())
             pair = f"{question['subj']}|{question['obj']}"
-            truth.update((pair, p) for p in question["correct_option"])
-            prediction = predictions.get(key(question["question_id"]))
+            graph.truth.extend((pair, p) for p in question["correct_option"])
             if prediction is None:
                 continue
             ranked = prediction.get("text")
             scores = prediction.get("scores") if official else prediction.get("sum_logprobs", prediction.get("scores"))
-            if not (isinstance(ranked, list) and isinstance(scores, list) and len(ranked) == len(scores)):
+            if not (isinstance(ranked, list) and _numbers(scores)):
                 invalid += 1
                 continue
-            candidates.extend((float(s), pair, option) for option, s in zip(ranked, scores, strict=True))
+            if len(ranked) != len(scores):
+                invalid += 1
+                if not official:
+                    continue
+            question_id = key(question["question_id"])
+            # zip stops at the shorter list, as upstream's does.
+            graph.candidates.extend(
+                (float(s), question_id, pair, str(option))
+                for option, s in zip(ranked[:OPTIONS_PER_QUESTION], scores, strict=False)
+            )
         result: dict = {}
         for k in KS:
-            recall, mean, _ = recall_at_k(images, k, official)
-            result[f"recall@{k}"] = recall
-            result[f"mean_recall@{k}"] = mean
-        result["per_predicate@100"] = recall_at_k(images, KS[-1], official)[2]
+            every, by_predicate = recall_at_k(images, k, official)
+            result[f"recall@{k}"] = percent(sum(every), len(every))
+            result[f"mean_recall@{k}"] = mean_percent([sum(hits) / len(hits) for hits in by_predicate.values()])
+            if k == KS[-1]:
+                result[f"per_predicate@{k}"] = {p: percent(sum(h), len(h)) for p, h in sorted(by_predicate.items())}
         return {**result, **bookkeeping(questions, predictions, invalid, context.protocol)}

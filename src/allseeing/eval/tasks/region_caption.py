@@ -22,8 +22,15 @@ def load_references(folder: Path, category: str) -> dict[int, list[str]]:
         coco = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as error:
         raise EvalError(f"cannot read the references {path}: {error}") from None
+    annotations = coco.get("annotations") if isinstance(coco, dict) else None
+    if not isinstance(annotations, list):
+        raise EvalError(f"{path}: expected a COCO caption file, a JSON object with an 'annotations' list")
     references: dict[int, list[str]] = {}
-    for annotation in coco.get("annotations", []):
+    for number, annotation in enumerate(annotations):
+        if not (
+            isinstance(annotation, dict) and "image_id" in annotation and isinstance(annotation.get("caption"), str)
+        ):
+            raise EvalError(f"{path}: annotation {number} needs an 'image_id' and a 'caption' string")
         references.setdefault(annotation["image_id"], []).append(annotation["caption"])
     return references
 

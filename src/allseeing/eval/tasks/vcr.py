@@ -1,8 +1,10 @@
 """VCR (``VCR_val_square_pad.jsonl``): multi-turn multiple choice, Q->A, QA->R and Q->AR.
 
-Q->AR needs a question's answer row (``qa``) and its rationale row (``qar``) both right. Upstream paired them by
-position in the answer file; here a pair is found in the question file: by ``question_id`` with its qa/qar
-suffix removed (``7-qa`` / ``7-qar``), or else by the image and the first turn, which a rationale row repeats.
+Q->AR needs a question's answer row (``qa``) and its rationale row (``qar``) both right. ``official`` pairs them
+as upstream does: the answered qa rows with the answered qar rows, by position in the answer file (``pairs`` of
+them, ``unpaired`` left over). ``fixed`` pairs them by identity, counting a missing answer as wrong: by
+``question_id`` with its qa/qar suffix removed (``7-qa`` / ``7-qar``), or else by the image and the first turn,
+which a rationale row repeats.
 """
 
 from __future__ import annotations
@@ -12,7 +14,17 @@ from pathlib import Path
 
 from allseeing.data.templates import image_first, turns_from_llava
 from allseeing.eval.metrics.choice import choose, options_of
-from allseeing.eval.task import Ask, EvalError, ScoreContext, answer_text, bookkeeping, key, percent, require
+from allseeing.eval.task import (
+    Ask,
+    EvalError,
+    ScoreContext,
+    answer_text,
+    bookkeeping,
+    key,
+    percent,
+    require,
+    scored_rows,
+)
 
 _SUFFIX = re.compile(r"[-_.]?(qar|qa)$")
 
@@ -44,25 +56,40 @@ class Vcr:
         return asks
 
     def score(self, questions: list[dict], predictions: dict[str, dict], context: ScoreContext) -> dict:
-        right: dict[str, dict[tuple, bool]] = {"qa": {}, "qar": {}}
-        invalid = 0
         for question in questions:
             require(question, ("question_id", "conversations", "correct_option", "category"), context.questions_path)
-            if question["category"] not in right:
+            if question["category"] not in ("qa", "qar"):
                 raise EvalError(f"{context.questions_path}: category {question['category']!r} is neither qa nor qar")
-            answer = answer_text(predictions.get(key(question["question_id"])))
-            letter, bad = choose(answer, options_of(question["conversations"][-1]["value"]), context.protocol)
+        official = context.protocol == "official"
+        # Per category, (pair key, right) in the order scored.
+        right: dict[str, list[tuple[tuple, bool]]] = {"qa": [], "qar": []}
+        invalid = 0
+        for question, prediction in scored_rows(questions, predictions, official):
+            letter, bad = choose(
+                answer_text(prediction), options_of(question["conversations"][-1]["value"]), context.protocol
+            )
             invalid += bad
-            pair = pair_key(question)
-            if pair in right[question["category"]]:
-                raise EvalError(f"{context.questions_path}: two {question['category']} rows share the pair {pair}")
-            right[question["category"]][pair] = letter is not None and letter == question["correct_option"]
-        paired = set(right["qa"]) & set(right["qar"])
+            right[question["category"]].append(
+                (pair_key(question), letter is not None and letter == question["correct_option"])
+            )
+        if official:  # upstream zips the two categories' results in the answer file's order
+            pairs = [qa and qar for (_, qa), (_, qar) in zip(right["qa"], right["qar"], strict=False)]
+            unpaired = abs(len(right["qa"]) - len(right["qar"]))
+        else:
+            by_pair: dict[str, dict[tuple, bool]] = {"qa": {}, "qar": {}}
+            for category, rows in right.items():
+                for pair, ok in rows:
+                    if pair in by_pair[category]:
+                        raise EvalError(f"{context.questions_path}: two {category} rows share the pair {pair}")
+                    by_pair[category][pair] = ok
+            paired = set(by_pair["qa"]) & set(by_pair["qar"])
+            pairs = [by_pair["qa"][p] and by_pair["qar"][p] for p in paired]
+            unpaired = len(set(by_pair["qa"]) ^ set(by_pair["qar"]))
         return {
-            "q2a": percent(sum(right["qa"].values()), len(right["qa"])),
-            "qa2r": percent(sum(right["qar"].values()), len(right["qar"])),
-            "q2ar": percent(sum(right["qa"][p] and right["qar"][p] for p in paired), len(paired)),
-            "pairs": len(paired),
-            "unpaired": len(set(right["qa"]) ^ set(right["qar"])),
+            "q2a": percent(sum(ok for _, ok in right["qa"]), len(right["qa"])),
+            "qa2r": percent(sum(ok for _, ok in right["qar"]), len(right["qar"])),
+            "q2ar": percent(sum(pairs), len(pairs)),
+            "pairs": len(pairs),
+            "unpaired": unpaired,
             **bookkeeping(questions, predictions, invalid, context.protocol),
         }
