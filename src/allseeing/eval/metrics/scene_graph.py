@@ -1,6 +1,6 @@
 """Open-ended scene-graph recall (PSG), upstream's way (``official``) and a corrected way (``fixed``).
 
-``official`` (UPSTREAM_SPEC §6.5): tuples come from upstream's extraction (``rec.compat``); every phrase linked
+``official`` (upstream's ``eval_psg.py``): tuples come from upstream's extraction (``rec.compat``); every phrase linked
 to a box is split into tokens, each token lemmatised and mapped through the synonym table (``['Unknown']`` when
 a box has no phrase), and one predicted tuple is emitted per (subject token, object token) pair, so "the sky"
 yields "the" and "sky". Ground-truth names are cut at the first '-' ("wall-other-merged" -> "wall") and not
