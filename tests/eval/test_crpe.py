@@ -126,7 +126,7 @@ def test_rotations_are_found_by_image_question_and_option_set(tmp_path):
     ("answer", "official", "tolerant"),
     [
         ("A", ("A", False), ("A", False)),
-        ("", (None, False), (None, True)),
+        ("", (None, True), (None, True)),
         ("A.", (None, True), ("A", False)),
         ("(C)", (None, True), ("C", False)),
         ("The answer is B.", (None, True), ("B", False)),
@@ -140,3 +140,17 @@ def test_letter_extraction(answer, official, tolerant):
     assert options == {"A": "left of", "B": "above", "C": "inside", "D": "next to"}
     assert official_choice(answer) == official
     assert tolerant_choice(answer, options) == tolerant
+
+
+@pytest.mark.parametrize("text", [None, 3, ["A"], {"letter": "A"}])
+def test_an_answer_whose_text_is_not_a_string_is_wrong_and_counted(tmp_path, text):
+    answers = dict(PERFECT)
+    answers["s1-0"] = {"question_id": "s1-0", "text": text}
+    for protocol in ("official", "fixed"):
+        result = score(tmp_path, "crpe", QUESTIONS, answers, protocol=protocol)
+        assert (result["subject"], result["invalid"], result["unreadable"], result["answered"]) == (0.0, 1, 1, 16)
+
+
+def test_a_question_file_that_repeats_an_id_is_an_error_naming_both_lines(tmp_path):
+    with pytest.raises(EvalError, match=r"question_id 's1-0' is on lines 1 and 17"):
+        score(tmp_path, "crpe", [*QUESTIONS, QUESTIONS[0]], PERFECT)

@@ -21,7 +21,7 @@ from tqdm import tqdm
 from allseeing import __version__
 from allseeing.data.image import load_image
 from allseeing.eval.registry import get_task
-from allseeing.eval.task import Ask, EvalError, read_jsonl
+from allseeing.eval.task import Ask, EvalError, read_questions
 from allseeing.infer.generate import DecodingConfig, Request, generate
 from allseeing.infer.rank import rank_options
 from allseeing.model.build import load
@@ -64,7 +64,7 @@ def predict(
     """Answer the questions not yet answered in ``out_path``; returns counts."""
     task = get_task(task_name)
     questions_path, image_root, out_path = Path(questions_path), Path(image_root), Path(out_path)
-    questions = read_jsonl(questions_path)[:limit]
+    questions = read_questions(questions_path)[:limit]
     asks = task.asks(questions, questions_path, {"options_file": options_path})
     rank, world = shard_info()
     target = out_path if world == 1 else out_path.with_name(f"{out_path.name}.rank{rank}-of-{world}")

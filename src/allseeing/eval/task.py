@@ -55,7 +55,25 @@ class Task(Protocol):
 
 def read_jsonl(path: str | Path) -> list[dict]:
     """All records of a JSONL file; a bad line is an :class:`EvalError` naming the file and line."""
+    return [record for _, record in _numbered_records(Path(path))]
+
+
+def read_questions(path: str | Path) -> list[dict]:
+    """A question file's records; a question id given twice is an error naming both lines (it would be asked and
+    counted twice)."""
     path = Path(path)
+    seen: dict[str, int] = {}
+    records = []
+    for number, record in _numbered_records(path):
+        question_id = key(record["question_id"])
+        if question_id in seen:
+            raise EvalError(f"{path}: question_id {question_id!r} is on lines {seen[question_id]} and {number}")
+        seen[question_id] = number
+        records.append(record)
+    return records
+
+
+def _numbered_records(path: Path) -> list[tuple[int, dict]]:
     records = []
     try:
         lines = path.read_text(encoding="utf-8").splitlines()
@@ -70,7 +88,7 @@ def read_jsonl(path: str | Path) -> list[dict]:
             raise EvalError(f"{path}:{number}: not JSON: {error}") from None
         if not isinstance(record, dict) or "question_id" not in record:
             raise EvalError(f"{path}:{number}: a record needs a 'question_id'")
-        records.append(record)
+        records.append((number, record))
     return records
 
 
@@ -122,19 +140,27 @@ def scored_rows(questions: list[dict], predictions: dict[str, dict], official: b
     return [(by_id[question_id], prediction) for question_id, prediction in predictions.items()]
 
 
-def bookkeeping(questions: list[dict], predictions: dict[str, dict], invalid: int, protocol: str) -> dict:
+def bookkeeping(
+    questions: list[dict], predictions: dict[str, dict], invalid: int, protocol: str, text_answers: bool = True
+) -> dict:
+    """The counts every result carries. ``text_answers``: the task's answers are strings, so a prediction whose
+    ``text`` is not one (null, a number, a list) is counted in ``unreadable`` and in ``invalid``; the task scored
+    it as wrong (``answer_text`` gives None)."""
     answered = sum(key(q["question_id"]) in predictions for q in questions)
+    unreadable = sum(not isinstance(p.get("text"), str) for p in predictions.values()) if text_answers else 0
     return {
         "protocol": protocol,
         "asked": len(questions),
         "answered": answered,
         "coverage": percent(answered, len(questions)),
-        "invalid": invalid,
+        "invalid": invalid + unreadable,
+        "unreadable": unreadable,
     }
 
 
 def answer_text(prediction: dict | None) -> str | None:
-    """The answer of a prediction line (``text``), or None when the question was not answered."""
+    """The answer of a prediction line (``text``); None when the question was not answered or its ``text`` is not
+    a string (counted by ``bookkeeping``): either way the question scores as wrong."""
     if prediction is None:
         return None
     text = prediction.get("text")

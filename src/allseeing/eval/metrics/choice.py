@@ -1,8 +1,7 @@
 """Multiple-choice answers: the letter a model chose.
 
 ``official`` is upstream's rule (CRPE, VCR): the answer must be exactly one character, compared case-sensitively
-with the correct letter; "A." or "(A)" count as wrong and are flagged invalid (an empty answer is wrong but not
-flagged). ``fixed`` reads the letter tolerantly ("A", "A.", "(A)", "A) cat", "The answer is A", or the exact
+with the correct letter; "A.", "(A)" or an empty answer count as wrong and are flagged invalid. ``fixed`` reads the letter tolerantly ("A", "A.", "(A)", "A) cat", "The answer is A", or the exact
 text of one option) and flags the answers from which no letter can be read.
 """
 
@@ -27,10 +26,10 @@ def stem_of(text: str) -> str:
 
 
 def official_choice(answer: str) -> tuple[str | None, bool]:
-    """(the letter, invalid): upstream accepts a single character only."""
-    if len(answer) > 1:
+    """(the letter, invalid): upstream accepts a single character only (an empty answer is wrong there too)."""
+    if len(answer) != 1:
         return None, True
-    return (answer or None), False
+    return answer, False
 
 
 def tolerant_choice(answer: str, options: dict[str, str]) -> tuple[str | None, bool]:

@@ -93,4 +93,4 @@ class PsgPredCls:
             result[f"mean_recall@{k}"] = mean_percent([sum(hits) / len(hits) for hits in by_predicate.values()])
             if k == KS[-1]:
                 result[f"per_predicate@{k}"] = {p: percent(sum(h), len(h)) for p, h in sorted(by_predicate.items())}
-        return {**result, **bookkeeping(questions, predictions, invalid, context.protocol)}
+        return {**result, **bookkeeping(questions, predictions, invalid, context.protocol, text_answers=False)}
