@@ -1,8 +1,9 @@
 """Multiple-choice answers: the letter a model chose.
 
 ``official`` is upstream's rule (CRPE, VCR): the answer must be exactly one character, compared case-sensitively
-with the correct letter; "A.", "(A)" or an empty answer count as wrong and are flagged invalid. ``fixed`` reads the letter tolerantly ("A", "A.", "(A)", "A) cat", "The answer is A", or the exact
-text of one option) and flags the answers from which no letter can be read.
+with the correct letter; "A.", "(A)" or an empty answer count as wrong and are flagged invalid. ``fixed`` reads
+the letter tolerantly ("A", "A.", "(A)", "A) cat", "The answer is A", or the exact text of one option) and flags
+the answers from which no letter can be read.
 """
 
 from __future__ import annotations
