@@ -1,7 +1,9 @@
 """Answering a question file with a model (``allseeing predict``): batched, resumable, shardable.
 
 - Resumable: question ids already in the output are skipped; an incomplete last line (a run killed while writing)
-  is removed first. Lines are appended and flushed as soon as a batch is done.
+  is removed first, a complete one missing its newline is terminated. Lines are appended and flushed as soon as a
+  batch is done. A file holds one run's answers: resuming it with another model or other decoding settings is
+  an error naming both.
 - Shardable: under ``torchrun`` (``RANK``/``WORLD_SIZE`` set) rank r answers questions r, r + W, ... into
   ``OUT.rank<r>-of-<W>``; after a barrier, rank 0 merges the shards into OUT, in question order, and checks that
   every question was answered exactly once.
@@ -32,21 +34,57 @@ def shard_info() -> tuple[int, int]:
     return int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1))
 
 
-def answered_ids(path: Path) -> set[str]:
-    """Question ids already in a predictions file; drops an incomplete last line left by a killed run."""
+def answered(path: Path) -> dict[str, dict]:
+    """The provenance (``metadata``) of each question already answered in a predictions file, by question id.
+
+    Repairs what a killed run leaves at the end: an incomplete last line is removed; a complete last line whose
+    newline was not written yet is terminated, so the next answer does not glue onto it.
+    """
     if not path.exists():
-        return set()
+        return {}
     lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
-    ids, good = set(), []
+    found, good = {}, []
     for number, line in enumerate(lines, start=1):
         try:
-            ids.add(str(json.loads(line)["question_id"]))
+            record = json.loads(line)
+            found[str(record["question_id"])] = record.get("metadata") or {}
             good.append(line)
         except (ValueError, KeyError, TypeError):
             if number != len(lines):
                 raise EvalError(f"{path}:{number}: a broken line before the end; not resuming over it") from None
             path.write_text("".join(good), encoding="utf-8")  # the interrupted last line
-    return ids
+    if good and not good[-1].endswith("\n"):
+        with path.open("a", encoding="utf-8") as out:
+            out.write("\n")
+    return found
+
+
+# What makes two runs' answers different (the template comes with the model); the batch size, dtype and version
+# may change between resumed runs.
+_SAME_RUN = ("model", "decoding")
+
+
+def check_same_run(path: Path, done: dict[str, dict], provenance: dict) -> None:
+    """Refuse to append this run's answers to a file that holds another model's or other decoding's."""
+
+    def identity(metadata: dict) -> dict:
+        found = {name: metadata.get(name) for name in _SAME_RUN}
+        if isinstance(found["model"], str):  # files written before paths were recorded resolved
+            found["model"] = str(Path(found["model"]).resolve())
+        if isinstance(found["decoding"], dict):
+            found["decoding"] = {k: v for k, v in found["decoding"].items() if k != "batch_size"}
+        return found
+
+    mine = identity(provenance)
+    for question_id, metadata in done.items():
+        theirs = identity(metadata)
+        if theirs != mine:
+            differ = [name for name in _SAME_RUN if theirs[name] != mine[name]]
+            raise EvalError(
+                f"{path} holds answers of another run (question {question_id!r}: "
+                + "; ".join(f"{name} {theirs[name]} there, {mine[name]} now" for name in differ)
+                + "): write to another --out"
+            )
 
 
 def predict(
@@ -69,20 +107,25 @@ def predict(
     rank, world = shard_info()
     target = out_path if world == 1 else out_path.with_name(f"{out_path.name}.rank{rank}-of-{world}")
     target.parent.mkdir(parents=True, exist_ok=True)
-    done = answered_ids(target)
+    done = answered(target)
     todo = [ask for ask in asks[rank::world] if ask.question_id not in done]
 
+    decoding = DecodingConfig(max_new_tokens=max_new_tokens or task.max_new_tokens, batch_size=batch_size)
+    run = {
+        "model": str(Path(model_dir).resolve()),
+        "decoding": asdict(decoding) if not task.ranks_options else {"ranking": "log-likelihood"},
+    }
+    check_same_run(target, done, run)
     # On a GPU: fp16, as upstream's evaluation ran, one card per rank; on a CPU: fp32.
     dtype = torch.float16 if torch.cuda.is_available() else torch.float32
     model, processor = load(model_dir, dtype=dtype)
     if torch.cuda.is_available():
         model = model.to(f"cuda:{int(os.environ.get('LOCAL_RANK', 0))}")
-    decoding = DecodingConfig(max_new_tokens=max_new_tokens or task.max_new_tokens, batch_size=batch_size)
     provenance = {
-        "model": str(model_dir),
+        "model": run["model"],
         "template": processor.config.template,
         "dtype": str(dtype).removeprefix("torch."),
-        "decoding": asdict(decoding) if not task.ranks_options else {"ranking": "log-likelihood"},
+        "decoding": run["decoding"],
         "allseeing": __version__,
     }
     model_id = Path(model_dir).name
