@@ -1,4 +1,4 @@
-"""The layering rules of DESIGN §1, checked on the source of every module (statically, with ast)."""
+"""The layering rules of docs/architecture.md, checked on the source of every module (statically, with ast)."""
 
 import ast
 import sys
@@ -61,7 +61,7 @@ def in_layer(module: str, *layers: str) -> bool:
 
 
 def violations(modules: dict[str, set[str]]) -> list[str]:
-    """Every breach of the DESIGN §1 import rules in ``modules`` (name -> imported names)."""
+    """Every breach of the import rules in ``modules`` (name -> imported names)."""
     found = []
     for module, names in modules.items():
         if in_layer(module, "rec"):

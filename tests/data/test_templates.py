@@ -1,4 +1,4 @@
-"""Templates render exactly upstream's strings (UPSTREAM_SPEC §4.1), character for character."""
+"""Templates render exactly upstream's strings (``llava/conversation.py``), character for character."""
 
 import pytest
 

@@ -1,4 +1,4 @@
-"""Box frames: hand-computed values (the worked example of UPSTREAM_SPEC §1.1-1.2) and round-trip properties."""
+"""Box frames: hand-computed values (the worked example of docs/upstream.md) and round-trip properties."""
 
 import math
 

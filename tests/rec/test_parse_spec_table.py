@@ -1,4 +1,5 @@
-"""Every row of UPSTREAM_SPEC §1.7, in strict, lenient and compat mode, with the expected output written out."""
+"""Every edge case of upstream's parser (docs/upstream.md, "PSG extraction"), in strict, lenient and compat mode,
+with the expected output written out."""
 
 import pytest
 

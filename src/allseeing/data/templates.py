@@ -1,6 +1,6 @@
 """Conversation templates, as segments: text the model reads, replies it is trained on, end-of-turn tokens.
 
-``vicuna_v1`` (every ASMv2 stage after projector pre-training, UPSTREAM_SPEC §4.1) renders as::
+``vicuna_v1`` (every ASMv2 stage after projector pre-training; upstream's ``llava/conversation.py``) renders as::
 
     {system} USER: {q1} ASSISTANT: {a1}</s>USER: {q2} ASSISTANT: {a2}</s>
 
@@ -68,7 +68,8 @@ def _plain_segments(turns: list[Turn]) -> list[Segment]:
     return [*segments, (Part.REPLY, f"{caption}\n")] if caption is not None else segments
 
 
-# The instruction chooses the kind of answer: upstream's demo documents these two suffixes (UPSTREAM_SPEC §1.1).
+# The instruction chooses the kind of answer: upstream's demo (``app.py``) documents these two suffixes
+# (docs/upstream.md, "Conversation templates").
 GROUNDING_SUFFIX = "Answer the question with grounding."
 SCENE_GRAPH_SUFFIX = "Answer the question with scene graph."
 

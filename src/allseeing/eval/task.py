@@ -1,9 +1,10 @@
 """What an evaluation task is: how to read its question file, what to ask the model, how to score the answers.
 
-Inference and scoring are two steps with a predictions JSONL between them (DESIGN §2.5). Scoring never depends
-on the order of prediction lines: answers are looked up by ``question_id``; groups and pairs come from the
-question file. Every result carries ``protocol``, ``coverage`` (answered / asked, in percent), ``answered``,
-``asked`` and ``invalid`` (answers that could not be read).
+Inference and scoring are two steps with a predictions JSONL between them. Answers are looked up by
+``question_id``. ``official`` scores upstream's rows (``scored_rows``: the answered questions, in the prediction
+file's order, which upstream's scorers depend on); ``fixed`` scores every question and never depends on the order
+of lines in either file. Every result carries ``protocol``, ``coverage`` (answered / asked, in percent),
+``answered``, ``asked``, ``invalid`` (answers that could not be read) and ``unreadable``.
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 ASMv2 writes boxes as integers 0..999 on the image padded to a square (``square999``): the original image of
 size W x H is pasted on an S x S canvas (S = max(W, H)) at the floor-centred offset, and a pixel coordinate
-``x`` becomes ``int((x + dx) / S * 999)`` (floor, UPSTREAM_SPEC §1.2). Other model families use other frames;
+``x`` becomes ``int((x + dx) / S * 999)`` (floor; docs/upstream.md, "Box frame"). Other model families use other frames;
 each is a :class:`Frame` in :data:`FRAMES`, chosen by name.
 
 Conventions: a box is ``(x1, y1, x2, y2)``, top-left and bottom-right corners; a size is ``(width, height)`` of
@@ -220,10 +220,10 @@ def _snap_to_image(
 def flip(box: Box, size: Size, frame: str | Frame = DEFAULT_FRAME) -> Box:
     """Mirror a box left-right, as if the ORIGINAL image were flipped, and re-encode it in ``frame``.
 
-    Flipping the padded canvas is wrong when S - W is odd (the right pad is one pixel wider than the left,
-    UPSTREAM_SPEC §2.5). Decoding, mirroring ``x -> W - x`` in pixels and encoding by truncation gives, in
-    exact arithmetic, ``x' = K - x`` with the integer ``K = floor(scale * (2 dx + W) / S)``: K is computed with
-    integers so the float error of a decode/encode trip cannot creep in, and the map is its own inverse.
+    Flipping the padded canvas is wrong when S - W is odd (the right pad is one pixel wider than the left;
+    docs/upstream.md, "Horizontal flip"). Decoding, mirroring ``x -> W - x`` in pixels and encoding by truncation
+    gives, in exact arithmetic, ``x' = K - x`` with the integer ``K = floor(scale * (2 dx + W) / S)``: K is computed
+    with integers so the float error of a decode/encode trip cannot creep in, and the map is its own inverse.
     """
     frame = get_frame(frame)
     x1, y1, x2, y2 = validate(box, frame)

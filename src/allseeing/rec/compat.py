@@ -1,4 +1,4 @@
-"""Upstream ``eval_psg.py`` ReC extraction, reproduced exactly for metric parity (UPSTREAM_SPEC §1.3-1.5).
+"""Upstream ``eval_psg.py`` ReC extraction, reproduced exactly for metric parity (docs/upstream.md, "PSG extraction").
 
 Use it only to reproduce published PSG numbers; :func:`allseeing.rec.parse.parse` is the parser to use.
 The quirks kept, each on purpose:

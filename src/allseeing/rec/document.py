@@ -1,4 +1,4 @@
-"""The parsed form of a ReC text and its JSON view (the ``allseeing rec parse`` contract, DESIGN §3.1)."""
+"""The parsed form of a ReC text and its JSON view (the ``allseeing rec parse`` contract, docs/formats.md)."""
 
 from __future__ import annotations
 

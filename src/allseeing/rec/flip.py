@@ -1,7 +1,7 @@
 """Horizontal flip of ReC text: every box mirrored (see :func:`allseeing.rec.boxes.flip`), lateral words swapped.
 
-Upstream flipped only the images of its grounding data (UPSTREAM_SPEC §2.5); a flipped image needs its text
-flipped too, or "the man on the left" points at the wrong man.
+Upstream flipped only the images of its grounding data (docs/upstream.md, "Horizontal flip"); a flipped image needs
+its text flipped too, or "the man on the left" points at the wrong man.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """ReC parser: a tokenizer and a state machine, in three modes.
 
-Grammar (UPSTREAM_SPEC §1.1, DESIGN §3.1)::
+Grammar (docs/upstream.md, "ReC grammar and tags"; the ``rec parse`` contract in docs/formats.md)::
 
     object    := "<ref>" PHRASE "</ref>" BOX+
     relation  := "<pred>" PHRASE "</pred>" BOX BOX        (subject boxes, then object boxes)
