@@ -104,3 +104,28 @@ def test_mean_recall_averages_unrounded_recalls(tmp_path):
     result = score(tmp_path, "psg", questions, answers)
     assert result["per_predicate"] == {"above": 33.33, "sitting at": 0.0}
     assert result["mean_recall"] == 16.67  # (1/3 + 0) / 2; averaging the rounded values would give 16.66
+
+
+def test_official_reads_boxes_as_upstreams_tensors_do(tmp_path):
+    # A nested box of four numbers is one box upstream (tensor(...).view(-1, 4)); a predicate's string "box list"
+    # keeps its place in the pairing, so the pairs after it are unchanged.
+    nested = f"[[[{P[0]}, {P[1]}], [{P[2]}, {P[3]}]]]"
+    flat_t = f"[[{', '.join(map(str, T))}]]"
+    answer = (
+        f"<ref>man</ref><box>{nested}</box> <pred>sitting at</pred><box>{nested}</box><box>{flat_t}</box> "
+        f'<ref>table</ref><box>{flat_t}</box> <pred>above</pred><box>"ab"</box><box>"cd"</box> '
+        f"<pred>above</pred><box>{nested}</box><box>{flat_t}</box>"
+    )
+    truth = [["person", list(PERSON), "dining table", list(TABLE), "sitting at"]]
+    result = score(tmp_path, "psg", [question(truth)], {"img1": answer})
+    assert (result["recall"], result["correct_format_ratio"]) == (100.0, 100.0)
+    # Upstream prints recall 0.00 and format 0.00 here: the string takes the first slot of "above", so the sky's
+    # box pairs with it and the man's box is left over (an odd count).
+    s_box, p_box = (f"[[{', '.join(map(str, b))}]]" for b in (S, P))
+    shifted = (
+        f'<ref>sky</ref><box>{s_box}</box> <pred>above</pred><box>"ab"</box><box>{s_box}</box> '
+        f"<pred>above</pred><box>{p_box}</box> <ref>man</ref><box>{p_box}</box>"
+    )
+    above = [["sky-other-merged", list(SKY), "person", list(PERSON), "above"]]
+    result = score(tmp_path, "psg", [question(above)], {"img1": shifted})
+    assert (result["recall"], result["correct_format_ratio"]) == (0.0, 0.0)

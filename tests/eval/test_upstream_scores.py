@@ -12,7 +12,6 @@ import pytest
 
 from allseeing.eval.metrics.lemma import get_lemmatizer
 from allseeing.eval.score import score_file
-from allseeing.eval.task import EvalError
 
 FIXTURES = Path(__file__).parents[1] / "fixtures" / "upstream_scores"
 GOLDEN = json.loads((FIXTURES / "golden.json").read_text())
@@ -27,8 +26,15 @@ def questions(name: str) -> list[dict]:
 
 
 def official(name: str) -> dict:
+    """Our official score of a case (spaCy's lemmas required: the approximation is not upstream's number)."""
     folder = FIXTURES / "cases" / name
-    return score_file(CASES[name]["task"], folder / "questions.jsonl", folder / "predictions.jsonl", "official")
+    return score_file(
+        CASES[name]["task"],
+        folder / "questions.jsonl",
+        folder / "predictions.jsonl",
+        "official",
+        options={"lemmatizer": "spacy"},
+    )
 
 
 def expected_and_ours(name: str, ours: dict) -> tuple[dict, dict]:
@@ -44,9 +50,10 @@ def expected_and_ours(name: str, ours: dict) -> tuple[dict, dict]:
         return expected, {c: ours[c] for c in categories}
     if task == "psg":
         expected = {k: printed[k] for k in ("recall", "mean_recall", "num_pred_tuples", "per_predicate")}
-        expected["correct_format_ratio"] = printed["correct_format_ratio"]  # upstream prints the fraction
-        mine = {k: ours[k] for k in ("recall", "mean_recall", "num_pred_tuples", "per_predicate")}
-        mine["correct_format_ratio"] = float(f"{ours['correct_format_ratio'] / 100:.2f}")
+        mine = {k: ours[k] for k in expected}
+        # Upstream prints the fraction with 2 decimals, ours is the percentage with 2: the same number, so they
+        # agree to within upstream's rounding.
+        assert abs(ours["correct_format_ratio"] / 100 - printed["correct_format_ratio"]) <= 0.005 + 1e-9
         return expected, mine
     expected, mine = {}, {}
     for k, at_k in printed.items():
@@ -63,14 +70,21 @@ def test_official_prints_upstreams_number(name):
     assert ours == expected
 
 
-@pytest.mark.parametrize("name", sorted(n for n, c in CASES.items() if c["status"] == "crash"))
-def test_where_upstream_crashes_official_scores_or_says_why(name):
-    try:
+# Where upstream's scorer crashes, what ours does instead (documented in docs/evaluation.md).
+INSTEAD_OF_CRASHING = {
+    "crpe_partial_rows": {"grouping": "identity", "coverage": 93.75},  # its assert: groups by question
+    "crpe_category_all_invalid": {"object": 0.0, "grouping": "position"},  # its KeyError: scored as wrong
+    "vcr_only_qa_answered": {"q2a": 66.67, "qa2r": None, "q2ar": None},  # its ZeroDivisionError: null
+    "psg_box_not_a_list": {"correct_format_ratio": 100.0, "invalid": 0},  # its TypeError: the box is skipped
+}
+
+
+def test_where_upstream_crashes_official_scores_as_documented():
+    crashes = {name for name, case in CASES.items() if case["status"] == "crash"}
+    assert crashes == set(INSTEAD_OF_CRASHING)
+    for name, expected in INSTEAD_OF_CRASHING.items():
         result = official(name)
-    except EvalError as error:
-        assert str(error).count("\n") == 0
-    else:
-        assert result["protocol"] == "official"
+        assert {k: result[k] for k in expected} == expected, name
 
 
 def test_the_fixtures_cover_every_task_and_the_issues_cases():

@@ -3,6 +3,9 @@ without the K-1 quirk, ties, short score lists and partial files."""
 
 import json
 
+import pytest
+
+from allseeing.eval.task import EvalError
 from tests.eval.helpers import score
 
 OPTIONS = "\nA. one\nB. two\nC. three\nD. four\nAnswer with the option's letter."
@@ -159,3 +162,61 @@ def test_official_scores_a_partial_file_on_what_it_answers(tmp_path):
     official = score(tmp_path, "psg_pred_cls", questions, answers)
     fixed = score(tmp_path, "psg_pred_cls", questions, answers, protocol="fixed")
     assert (official["recall@20"], fixed["recall@20"]) == (100.0, 50.0)
+
+
+def test_pairs_compare_by_value_and_options_as_written(tmp_path):
+    (tmp_path / "psg_pred_cls_options.json").write_text(json.dumps(["a"]))
+    base = {"image": "img.jpg", "text": "?", "label_format": "{}"}
+    # "a|b" + "c" and "a" + "b|c" are different pairs; a string key joined with "|" would merge them.
+    questions = [
+        {**base, "question_id": "q1", "correct_option": ["on"], "subj": "a|b", "obj": "c"},
+        {**base, "question_id": "q2", "correct_option": ["in"], "subj": "a", "obj": "b|c"},
+    ]
+    answers = {
+        "q1": {"question_id": "q1", "text": ["in", "x", "y"], "scores": [3.0, 2.0, 1.0]},
+        "q2": {"question_id": "q2", "text": ["z", "w", "v"], "scores": [3.0, 2.0, 1.0]},
+    }
+    assert score(tmp_path, "psg_pred_cls", questions, answers)["recall@20"] == 0.0
+    numbers = [{**base, "question_id": "q1", "correct_option": [3], "subj": 1, "obj": 2}]
+    answer = {"q1": {"question_id": "q1", "text": [3, 4, 5], "scores": [True, 0.5, 0.1]}}
+    result = score(tmp_path, "psg_pred_cls", numbers, answer)  # upstream ranks True as 1
+    assert (result["recall@20"], result["invalid"], result["per_predicate@100"]) == (100.0, 0, {"3": 100.0})
+
+
+def test_fixed_mean_recall_does_not_depend_on_the_order_of_the_predicates(tmp_path):
+    # Recalls 4/15, 0/2, 5/8 and 1/3 of four predicates, one image each: a plain float sum of the four
+    # fractions differs in its last bit between orders, enough to round 30.625 either way.
+    (tmp_path / "psg_pred_cls_options.json").write_text(json.dumps(["p"]))
+    plan = {"A": (15, 4), "B": (2, 0), "C": (8, 5), "D": (3, 1)}
+    questions, answers = [], {}
+    for predicate, (total, hits) in plan.items():
+        for i in range(total):
+            qid = f"{predicate}{i}"
+            questions.append(
+                {
+                    "question_id": qid,
+                    "image": predicate,
+                    "text": "?",
+                    "label_format": "{}",
+                    "correct_option": [predicate],
+                    "subj": i,
+                    "obj": i,
+                }
+            )
+            answers[qid] = {"question_id": qid, "text": [predicate if i < hits else "x"], "sum_logprobs": [0.0]}
+    by_image = {p: [q for q in questions if q["image"] == p] for p in plan}
+    results = {
+        score(tmp_path, "psg_pred_cls", [q for p in order for q in by_image[p]], answers, protocol="fixed")[
+            "mean_recall@20"
+        ]
+        for order in ("ABCD", "ABDC", "DCBA", "CADB")
+    }
+    assert len(results) == 1
+
+
+def test_official_vcr_leaves_other_categories_aside_as_upstream_fixed_refuses_them(tmp_path):
+    questions = [vcr_row("1-qa", "qa", "A"), vcr_row("1-qar", "qar", "B"), vcr_row("1-x", "other", "C")]
+    answers = {"1-qa": "A", "1-qar": "B", "1-x": "A"}
+    assert score(tmp_path, "vcr", questions, answers)["q2ar"] == 100.0
+    with pytest.raises(EvalError, match="category 'other' is neither qa nor qar"):
+        score(tmp_path, "vcr", questions, answers, protocol="fixed")

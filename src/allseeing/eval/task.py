@@ -10,6 +10,7 @@ of lines in either file. Every result carries ``protocol``, ``coverage`` (answer
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -122,9 +123,14 @@ def percent(numerator: float, denominator: float) -> float | None:
     return round(numerator / denominator * 100, 2) if denominator else None
 
 
-def mean_percent(fractions: list[float]) -> float | None:
-    """The mean of unrounded fractions as a percentage with 2 decimals (upstream's mean recalls)."""
-    return round(sum(fractions) / len(fractions) * 100, 2) if fractions else None
+def mean_percent(fractions: list[float], exact: bool = False) -> float | None:
+    """The mean of unrounded fractions as a percentage with 2 decimals. ``exact=False`` adds them in the order
+    given, as upstream's mean recalls do (the last bit can depend on it); ``exact=True`` adds them exactly, in any
+    order the same."""
+    if not fractions:
+        return None
+    total = math.fsum(fractions) if exact else sum(fractions)
+    return round(total / len(fractions) * 100, 2)
 
 
 def scored_rows(questions: list[dict], predictions: dict[str, dict], official: bool) -> list[tuple[dict, dict | None]]:

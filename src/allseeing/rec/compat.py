@@ -15,8 +15,11 @@ The quirks kept, each on purpose:
    are truncated by ``zip``; either sets ``correct_format`` to False.
 6. Predicate boxes are named through ``json.dumps`` of the box: ``[1.0, 2, 3, 4]`` does not match
    ``[1, 2, 3, 4]``, and the phrase list keeps duplicates (``['road', 'road']``) and may be empty.
-7. Boxes are not range-checked; a tuple whose box is not four numbers is dropped (upstream drops it when its
-   conversion to pixels raises).
+7. Boxes are not range-checked. A box is read as upstream's ``tensor(box).view(-1, 4)`` reads it: any regular
+   nesting of exactly four numbers is one box (``[[1, 2], [3, 4]]`` is ``[1, 2, 3, 4]``); a tuple with any
+   other box is dropped (upstream drops it when that conversion raises; with 0 or 8 numbers it crashes later).
+   A predicate's box list that is JSON but not a list (``"ab"``) keeps its place in the pairing and yields no
+   tuple, as upstream's.
 8. The caption is the text with ``<ref>``, ``</ref>``, ``<pred>``, ``</pred>`` and every matched box removed.
 """
 
@@ -116,7 +119,8 @@ def extract(text: str) -> CompatExtraction:
         except (ValueError, RecursionError):  # RecursionError: absurdly deep nesting
             result.issues.append(Issue(f"box list {inner[:60]!r} is not valid JSON (skipped)", match.start()))
             continue
-        if not isinstance(boxes, list):
+        if not isinstance(boxes, list) and (is_ref or not isinstance(boxes, str)):
+            # Upstream crashes on these (extend or len of a number); a predicate's string keeps its slot below.
             result.issues.append(Issue(f"box list {inner[:60]!r} is not a list (skipped)", match.start()))
             continue
         start = match.start() if current_start is None else current_start
@@ -156,14 +160,40 @@ def _build_tuples(result: CompatExtraction) -> None:
                 message = f"predicate {predicate!r}: {len(subjects)} subjects vs {len(objects)} objects"
                 result.issues.append(Issue(message, spans[index][0]))
             for subject, obj in zip(subjects, objects, strict=False):  # upstream truncates
-                if not (is_box(subject) and is_box(obj)):
+                subject_box, object_box = _as_box(subject), _as_box(obj)
+                if subject_box is None or object_box is None:
                     continue
                 result.tuples.append(
                     CompatTuple(
                         tuple(box_phrases.get(json.dumps(subject), ())),
-                        tuple(subject),
+                        subject_box,
                         tuple(box_phrases.get(json.dumps(obj), ())),
-                        tuple(obj),
+                        object_box,
                         predicate,
                     )
                 )
+
+
+def _shape(value: object) -> tuple[int, ...] | None:
+    """The shape ``torch.tensor(value)`` would have, or None where it would raise (ragged, not numbers)."""
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return ()
+    if not isinstance(value, list):
+        return None
+    shapes = {_shape(item) for item in value}
+    if None in shapes or len(shapes) > 1:
+        return None
+    return (len(value), *(shapes.pop() if shapes else ()))
+
+
+def _flat(value: object) -> list:
+    return [number for item in value for number in _flat(item)] if isinstance(value, list) else [value]
+
+
+def _as_box(value: object) -> Box | None:
+    """A box as upstream reads it (``tensor(value).view(-1, 4)`` giving one row), else None."""
+    shape = _shape(value)
+    if shape is None or shape == ():
+        return None
+    numbers = _flat(value)
+    return tuple(numbers) if len(numbers) == 4 else None

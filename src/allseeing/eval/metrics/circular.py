@@ -6,14 +6,16 @@ Two ways to find a question's rotations:
   file, cut into blocks of 4. Upstream asserts each category's count is a multiple of 4. A block whose rows are
   not one question's rotations is scored all the same; it is counted as ``mixed``.
 - ``by_identity``: the rows that ask the same question (image, question text without its options, the set of
-  options) form its group, whatever the order of either file; a group must have a multiple of 4 rows, and
-  repeated groups are cut in question-id order.
+  options) form its group, whatever the order of either file; a group must have a
+  multiple of 4 rows, and a question asked more than once is cut in question-id order (numbers by value).
 """
 
 from __future__ import annotations
 
 from collections.abc import Hashable
 from dataclasses import dataclass
+
+from allseeing.eval.metrics.ordering import natural_key
 
 ROTATIONS = 4  # upstream's step: every CRPE question is asked with its 4 options rotated
 
@@ -72,7 +74,7 @@ def by_identity(rows: list[Row]) -> Groups:
                     f"category {category!r}: question {ids[0]!r} has {len(rotations)} rotations "
                     f"({', '.join(ids[: ROTATIONS + 1])}), not a multiple of {ROTATIONS}"
                 )
-            ordered = sorted(rotations, key=lambda row: row.question_id)
+            ordered = sorted(rotations, key=lambda row: natural_key(row.question_id))
             for start in range(0, len(ordered), ROTATIONS):
                 groups += 1
                 right += all(row.correct for row in ordered[start : start + ROTATIONS])

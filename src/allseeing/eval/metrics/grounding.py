@@ -1,10 +1,10 @@
 """Referring-expression grounding: the predicted box and Acc@0.5.
 
-``official`` reads the answer as upstream's ``parse_box`` does: the first ``[[...]]`` anywhere (no newline
-inside), its first box; no match, invalid JSON or not four numbers gives the zero box (counted invalid here);
-coordinates are decoded without any range check or clamping. ``fixed`` reads the first box of the first ``<ref>``
-mention (else of any mention, else the first ``[[...]]``) with the lenient ReC parser and counts an answer
-without a box as invalid. Both count a hit at IoU > 0.5 (strict), as upstream.
+``official`` reads the answer as upstream's ``parse_box`` does: the first ``[[...]]`` anywhere (no newline inside),
+its first box; no match, invalid JSON or not four numbers gives the zero box (counted invalid here); coordinates
+are decoded without any range check or clamping, in float32 as upstream's torch tensors are. ``fixed`` reads the
+first box of the first ``<ref>`` mention (else of any mention, else the first ``[[...]]``) with the lenient ReC
+parser and counts an answer without a box as invalid. Both count a hit at IoU > 0.5 (strict), as upstream.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ import json
 import re
 
 from allseeing.eval.metrics.boxformat import to_pixels
+from allseeing.eval.metrics.float32 import box32, iou32, pixels32
 from allseeing.rec.boxes import Box, BoxError, Size, iou, is_box
 from allseeing.rec.parse import parse
 
@@ -28,7 +29,7 @@ def official_box(answer: str) -> tuple[Box, bool]:
         return ZERO_BOX, True
     try:
         boxes = json.loads(match.group())
-    except ValueError:
+    except (ValueError, RecursionError):  # upstream's bare except: anything unreadable is the zero box
         return ZERO_BOX, True
     first = boxes[0] if isinstance(boxes, list) and boxes else None
     return (tuple(first), False) if is_box(first) else (ZERO_BOX, True)
@@ -54,9 +55,12 @@ def read_box(answer: str, official: bool) -> tuple[Box | None, bool]:
 
 def hit(box: Box, truth: tuple[float, float, float, float], size: Size, box_format: str, official: bool) -> bool | None:
     """Is a box read from an answer (``read_box``) right for a ground-truth pixel box? None: the box cannot be
-    placed on the image (out of range, ``fixed`` only: ``official`` decodes it unchecked, as upstream)."""
+    placed on the image (out of range, ``fixed`` only: ``official`` decodes it unchecked, in float32, as
+    upstream)."""
+    if official:
+        return iou32(pixels32(box, size, box_format), box32(truth)) > IOU_THRESHOLD
     try:
-        pixels = to_pixels(box, size, box_format, check_range=not official)
+        pixels = to_pixels(box, size, box_format, check_range=True)
     except BoxError:
         return None
     return iou(pixels, truth) > IOU_THRESHOLD

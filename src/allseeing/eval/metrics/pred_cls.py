@@ -12,35 +12,37 @@ options' order in a line); the ground truth is a list, so a predicate given twic
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Hashable, Iterable
 from dataclasses import dataclass, field
+
+from allseeing.eval.metrics.ordering import natural_key
 
 KS = (20, 50, 100)
 
-Candidate = tuple[float, str, str, str]  # (score, question id, pair id, predicate)
+Candidate = tuple[float, str, Hashable, Hashable]  # (score, question id, (subject, object), predicate)
 
 
 @dataclass
 class ImageGraph:
-    """One image's candidates (in order of arrival) and ground truth ((pair id, predicate), as listed)."""
+    """One image's candidates (in order of arrival) and ground truth (((subject, object), predicate), as listed)."""
 
     candidates: list[Candidate] = field(default_factory=list)
-    truth: list[tuple[str, str]] = field(default_factory=list)
+    truth: list[tuple[Hashable, Hashable]] = field(default_factory=list)
 
 
-def top_k(candidates: Iterable[Candidate], k: int, official: bool) -> set[tuple[str, str]]:
+def top_k(candidates: Iterable[Candidate], k: int, official: bool) -> set[tuple[Hashable, Hashable]]:
     """The (pair, predicate) kept at K under the protocol."""
     if official:
         ranked = sorted(candidates, key=lambda c: -c[0])[:k][:-1]  # stable: ties keep their order of arrival
     else:
-        ranked = sorted(candidates, key=lambda c: (-c[0], c[1], c[3]))[:k]
+        ranked = sorted(candidates, key=lambda c: (-c[0], natural_key(c[1]), str(c[3])))[:k]
     return {(pair, predicate) for _, _, pair, predicate in ranked}
 
 
-def recall_at_k(images: dict[str, ImageGraph], k: int, official: bool) -> tuple[list[bool], dict[str, list[bool]]]:
+def recall_at_k(images: dict[str, ImageGraph], k: int, official: bool) -> tuple[list[bool], dict[Hashable, list[bool]]]:
     """(every ground truth's hit, hits per predicate in order of first appearance) at K over ``images``."""
     every: list[bool] = []
-    by_predicate: dict[str, list[bool]] = {}
+    by_predicate: dict[Hashable, list[bool]] = {}
     for graph in images.values():
         kept = top_k(graph.candidates, k, official)
         truth = graph.truth if official else list(dict.fromkeys(graph.truth))

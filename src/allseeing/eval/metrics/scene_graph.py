@@ -20,6 +20,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from allseeing.eval.metrics.float32 import box32, iou32
 from allseeing.eval.metrics.lemma import Lemmatizer
 from allseeing.rec.boxes import Box, iou
 from allseeing.rec.compat import UNKNOWN, extract
@@ -109,36 +110,42 @@ def normalise_predicate(predicate: str) -> str:
 
 
 def ground_truth(raw: list, fixed: bool, vocabulary: Vocabulary) -> list[SceneTuple]:
-    """``relation_tuples`` rows ([subject, box, object, box, predicate], pixels) as tuples."""
+    """``relation_tuples`` rows ([subject, box, object, box, predicate], pixels) as tuples (``official``: boxes
+    in float32, as upstream's tensors)."""
     result = []
     for subject, subject_box, obj, object_box, predicate in raw:
         subject, obj = subject.split("-")[0], obj.split("-")[0]  # "wall-other-merged" -> "wall"
         if fixed:
             subject, obj = vocabulary.head_category(subject), vocabulary.head_category(obj)
             predicate = normalise_predicate(predicate)
-        result.append(SceneTuple(subject, tuple(subject_box), obj, tuple(object_box), predicate))
+            result.append(SceneTuple(subject, tuple(subject_box), obj, tuple(object_box), predicate))
+        else:
+            result.append(SceneTuple(subject, box32(subject_box), obj, box32(object_box), predicate))
     return result
 
 
-def _matches(prediction: SceneTuple, truth: SceneTuple) -> bool:
+def _matches(prediction: SceneTuple, truth: SceneTuple, overlap: Callable[[PixelBox, PixelBox], float]) -> bool:
     return (
         prediction.subject == truth.subject
         and prediction.object == truth.object
         and prediction.predicate == truth.predicate
-        and iou(prediction.subject_box, truth.subject_box) >= IOU_THRESHOLD
-        and iou(prediction.object_box, truth.object_box) >= IOU_THRESHOLD
+        and overlap(prediction.subject_box, truth.subject_box) >= IOU_THRESHOLD
+        and overlap(prediction.object_box, truth.object_box) >= IOU_THRESHOLD
     )
 
 
-def recalled(predictions: list[SceneTuple], truths: list[SceneTuple], one_to_one: bool) -> list[bool]:
-    """Which ground-truth tuples are recalled (greedy one-to-one in ground-truth order when asked)."""
+def recalled(predictions: list[SceneTuple], truths: list[SceneTuple], official: bool) -> list[bool]:
+    """Which ground-truth tuples are recalled: ``official`` by any prediction, IoU in float32 (upstream's);
+    ``fixed`` greedily one-to-one in ground-truth order."""
+    overlap = iou32 if official else iou
     used: set[int] = set()
     result = []
     for truth in truths:
         hit = next(
-            (i for i, p in enumerate(predictions) if (not one_to_one or i not in used) and _matches(p, truth)), None
+            (i for i, p in enumerate(predictions) if (official or i not in used) and _matches(p, truth, overlap)),
+            None,
         )
-        if hit is not None and one_to_one:
+        if hit is not None and not official:
             used.add(hit)
         result.append(hit is not None)
     return result

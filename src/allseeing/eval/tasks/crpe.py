@@ -47,6 +47,7 @@ def read_rows(pairs: list[tuple[dict, dict | None]], protocol: str) -> tuple[lis
         right = letter is not None and len(correct) == 1 and letter == correct
         if letter is not None:
             letters.setdefault(question["category"], Counter())[letter] += 1
+        # Every rotation shares the image, the question and the option set.
         identity = (question.get("image"), stem_of(question["text"]), frozenset(options.values()))
         result.append(Row(question["category"], identity, key(question["question_id"]), right))
     return result, invalid, letters

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from allseeing.eval.metrics import scene_graph
 from allseeing.eval.metrics.boxformat import to_pixels
+from allseeing.eval.metrics.float32 import pixels32
 from allseeing.eval.metrics.lemma import get_lemmatizer, load_synonyms
 from allseeing.eval.task import (
     ScoreContext,
@@ -47,20 +48,20 @@ class Psg(SingleTurnTask):
             if answer is not None:
 
                 def pixels(box, size=size):
-                    return to_pixels(box, size, context.box_format, check_range=not official)
+                    if official:  # unchecked, in float32, as upstream
+                        return pixels32(box, size, context.box_format)
+                    return to_pixels(box, size, context.box_format, check_range=True)
 
                 predicted, correct_format = read(answer, pixels, vocabulary)
                 answered += 1
                 tuples += len(predicted)
                 formats += correct_format
-            for truth, recalled in zip(
-                truths, scene_graph.recalled(predicted, truths, one_to_one=not official), strict=True
-            ):
+            for truth, recalled in zip(truths, scene_graph.recalled(predicted, truths, official), strict=True):
                 recalls.setdefault(truth.predicate, []).append(recalled)
         every = [hit for hits in recalls.values() for hit in hits]
         return {
             "recall": percent(sum(every), len(every)),
-            "mean_recall": mean_percent([sum(hits) / len(hits) for hits in recalls.values()]),
+            "mean_recall": mean_percent([sum(hits) / len(hits) for hits in recalls.values()], exact=not official),
             "num_pred_tuples": round(tuples / answered, 2) if answered else None,
             "correct_format_ratio": percent(formats, answered),
             "per_predicate": {p: percent(sum(recalls[p]), len(recalls[p])) for p in sorted(recalls)},

@@ -3,14 +3,16 @@
 The model ranks every option for each (subject, object) pair by likelihood (``infer.rank``); a prediction line
 holds ``text`` (the options, best first) and ``scores`` (upstream's length-normalised scores, same order), plus
 ``sum_logprobs``. ``official`` ranks by ``scores`` as upstream does (answered questions only; a ``scores`` list
-shorter than ``text`` truncates the options to it, and is counted in ``invalid``); ``fixed`` ranks by
+of another length than ``text`` is cut to the shorter of the two, and counted in ``invalid``); ``fixed`` ranks by
 ``sum_logprobs`` (the reply and ``</s>``: no prefix bias), counts an unanswered pair's predicates as missed and
-drops a line whose lists differ in length (invalid). See :mod:`allseeing.eval.metrics.pred_cls` for the ranking.
+drops a line whose lists differ in length (invalid). Both read at most 1,000 options a line (upstream's
+``topk_each_query``). See :mod:`allseeing.eval.metrics.pred_cls` for the ranking.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Hashable
 from pathlib import Path
 
 from allseeing.eval.metrics.pred_cls import KS, ImageGraph, recall_at_k
@@ -42,8 +44,18 @@ def read_options(questions_path: Path, explicit: str | Path | None = None) -> li
     return options
 
 
-def _numbers(values: object) -> bool:
-    return isinstance(values, list) and all(isinstance(v, int | float) and not isinstance(v, bool) for v in values)
+def _all_numbers(values: object) -> bool:
+    return isinstance(values, list) and all(isinstance(v, int | float) for v in values)
+
+
+def _pair(question: dict) -> Hashable:
+    """The (subject, object) of a question, compared as upstream compares them (by value)."""
+    pair = (question["subj"], question["obj"])
+    try:
+        hash(pair)
+    except TypeError:  # a list or dict: compare its JSON text
+        return json.dumps(pair, sort_keys=True)
+    return pair
 
 
 class PsgPredCls:
@@ -67,13 +79,13 @@ class PsgPredCls:
             require(question, ("question_id", "image", "correct_option", "subj", "obj"), context.questions_path)
         for question, prediction in scored_rows(questions, predictions, official):
             graph = images.setdefault(question["image"], ImageGraph())
-            pair = f"{question['subj']}|{question['obj']}"
+            pair = _pair(question)
             graph.truth.extend((pair, p) for p in question["correct_option"])
             if prediction is None:
                 continue
             ranked = prediction.get("text")
             scores = prediction.get("scores") if official else prediction.get("sum_logprobs", prediction.get("scores"))
-            if not (isinstance(ranked, list) and _numbers(scores)):
+            if not (isinstance(ranked, list) and _all_numbers(scores)):
                 invalid += 1
                 continue
             if len(ranked) != len(scores):
@@ -83,14 +95,16 @@ class PsgPredCls:
             question_id = key(question["question_id"])
             # zip stops at the shorter list, as upstream's does.
             graph.candidates.extend(
-                (float(s), question_id, pair, str(option))
+                (float(s), question_id, pair, option)
                 for option, s in zip(ranked[:OPTIONS_PER_QUESTION], scores, strict=False)
             )
         result: dict = {}
         for k in KS:
             every, by_predicate = recall_at_k(images, k, official)
             result[f"recall@{k}"] = percent(sum(every), len(every))
-            result[f"mean_recall@{k}"] = mean_percent([sum(hits) / len(hits) for hits in by_predicate.values()])
+            fractions = [sum(hits) / len(hits) for hits in by_predicate.values()]
+            result[f"mean_recall@{k}"] = mean_percent(fractions, exact=not official)
             if k == KS[-1]:
-                result[f"per_predicate@{k}"] = {p: percent(sum(h), len(h)) for p, h in sorted(by_predicate.items())}
+                per_predicate = sorted(by_predicate.items(), key=lambda item: str(item[0]))
+                result[f"per_predicate@{k}"] = {str(p): percent(sum(h), len(h)) for p, h in per_predicate}
         return {**result, **bookkeeping(questions, predictions, invalid, context.protocol, text_answers=False)}
