@@ -1,6 +1,8 @@
 """Image preprocessing: pad-to-square against hand-computed pixels, mode conversion, bad images."""
 
 import io
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -119,3 +121,23 @@ def test_evaluation_reads_transparent_pixels_as_upstream_did_and_users_get_white
     assert load_image(path).getpixel((0, 0)) == (255, 255, 255)
     with pytest.raises(ValueError, match="unknown transparency mode 'black'"):
         load_image(path, transparency="black")
+
+
+@pytest.mark.parametrize("size", [(33, 1), (1, 40), (3300, 100)])
+def test_a_strip_is_refused_with_its_sides(tmp_path, size):
+    path = tmp_path / "strip.png"
+    Image.new("RGB", size).save(path)
+    with pytest.raises(ImageError, match=rf"strip.png is {size[0]}x{size[1]}: its sides differ by more than 32"):
+        load_image(path)
+
+
+def test_padding_a_long_image_keeps_memory_bounded():
+    # 32000x1000 (aspect 32, allowed): padded as it is, the square alone would be 3 GB of RGB.
+    code = (
+        "import resource; from PIL import Image; from allseeing.data.image import preprocess;"
+        "pixels = preprocess(Image.new('RGB', (32000, 1000), (200, 10, 10)), 336);"
+        "print(pixels.shape, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
+    assert out[:3] == ["(3,", "336,", "336)"]
+    assert int(out[3]) < 1_000_000  # peak resident memory, KiB: under 1 GB

@@ -22,6 +22,11 @@ if TYPE_CHECKING:
 CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
 CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
 MAX_PIXELS = 50_000_000
+# A 30000x1 strip padded to a square is 2.7 GB: beyond this ratio an image is refused (the model would see a line).
+MAX_ASPECT = 32
+# The longest side padded as it is. Longer images are first shrunk by an integer factor (a box filter), so that the
+# padded square stays under 50 MB; up to this side the pixels are exactly upstream's pad-then-resize.
+MAX_PADDED_SIDE = 4096
 ASPECT_MODES = ("pad", "square")
 # How transparent pixels become RGB (see to_rgb): user images composite on white; evaluation discards the alpha
 # channel, as upstream's evaluation loaders read every benchmark image.
@@ -58,6 +63,11 @@ def _decode(source: str | Path | BinaryIO, name: str, max_pixels: int, transpare
             if width * height > max_pixels:
                 raise ImageError(
                     f"image {name} is {width}x{height} = {width * height:,} pixels, over the limit {max_pixels:,}"
+                )
+            if max(width, height) > MAX_ASPECT * min(width, height):
+                raise ImageError(
+                    f"image {name} is {width}x{height}: its sides differ by more than {MAX_ASPECT} times "
+                    f"(padded to a square, the model would see a line)"
                 )
             image.load()
             return to_rgb(image, transparency)
@@ -111,6 +121,12 @@ def centre_crop_square(image: Image.Image, size: int) -> Image.Image:
     return resized.crop((left, top, left + size, top + size))
 
 
+def _shrunk_to(image: Image.Image, side: int) -> Image.Image:
+    """The image shrunk by the smallest integer factor that brings its longest side to ``side`` or less."""
+    factor = -(-max(image.size) // side)
+    return image if factor == 1 else image.reduce(factor)
+
+
 def preprocess(
     image: Image.Image,
     size: int,
@@ -122,7 +138,8 @@ def preprocess(
     import numpy as np  # here: opening images (the rec verbs) needs only Pillow, a base dependency
 
     if aspect == "pad":
-        square = expand_to_square(to_rgb(image), pad_colour(mean)).resize((size, size), Image.Resampling.BICUBIC)
+        bounded = _shrunk_to(to_rgb(image), MAX_PADDED_SIDE)
+        square = expand_to_square(bounded, pad_colour(mean)).resize((size, size), Image.Resampling.BICUBIC)
     elif aspect == "square":
         square = centre_crop_square(to_rgb(image), size)
     else:
