@@ -59,9 +59,15 @@ def suite(tmp_path_factory, tiny_model_dir):
     return path, out
 
 
-def test_every_task_predicts_and_scores(suite, capsys):
+def test_every_task_predicts_and_scores(suite, capsys, monkeypatch):
+    import allseeing.eval.predict as prediction
+
+    loads = []
+    real_load = prediction.load
+    monkeypatch.setattr(prediction, "load", lambda *args, **kwargs: loads.append(args) or real_load(*args, **kwargs))
     path, out = suite
     assert main(["eval", "run", "--suite", str(path)]) == 0
+    assert len(loads) == 1  # one model load for the seven tasks
     report = json.loads(capsys.readouterr().out)
     assert set(report["results"]) == set(CONTRACT_KEYS)
     assert {scores["official"]["task"] for scores in report["results"].values()} == set(TASKS)

@@ -88,10 +88,10 @@ def run_predict(args: argparse.Namespace) -> int:
         args.questions,
         args.image_root,
         args.out,
-        args.batch_size,
-        args.max_new_tokens,
-        args.options,
-        args.limit,
+        batch_size=args.batch_size,
+        max_new_tokens=args.max_new_tokens,
+        options_path=args.options,
+        limit=args.limit,
         progress=sys.stderr.isatty(),
     )
     print_json(summary)

@@ -14,8 +14,9 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 import torch
 from tqdm import tqdm
@@ -87,19 +88,43 @@ def check_same_run(path: Path, done: dict[str, dict], provenance: dict) -> None:
             )
 
 
+@dataclass(frozen=True)
+class LoadedModel:
+    """A model ready to answer, loaded once for several question files (``eval run``)."""
+
+    folder: Path
+    model: Any
+    processor: Any
+    dtype: torch.dtype
+
+
+def load_for_prediction(model_dir: str | Path) -> LoadedModel:
+    """The model in ``model_dir`` as evaluation runs it: fp16 on a GPU, one card per rank, as upstream evaluated;
+    fp32 on a CPU."""
+    dtype = torch.float16 if torch.cuda.is_available() else torch.float32
+    model, processor = load(model_dir, dtype=dtype)
+    if torch.cuda.is_available():
+        model = model.to(f"cuda:{int(os.environ.get('LOCAL_RANK', 0))}")
+    return LoadedModel(Path(model_dir), model, processor, dtype)
+
+
 def predict(
     task_name: str,
     model_dir: str | Path,
     questions_path: str | Path,
     image_root: str | Path,
     out_path: str | Path,
+    *,
     batch_size: int = 8,
     max_new_tokens: int | None = None,
     options_path: str | Path | None = None,
     limit: int | None = None,
     progress: bool = True,
+    loaded: LoadedModel | None = None,
 ) -> dict:
-    """Answer the questions not yet answered in ``out_path``; returns counts."""
+    """Answer the questions not yet answered in ``out_path``; returns counts. ``loaded``: the model of
+    ``model_dir`` already loaded (by :func:`load_for_prediction`), else it is loaded here once the file is known
+    to need answers from it."""
     task = get_task(task_name)
     questions_path, image_root, out_path = Path(questions_path), Path(image_root), Path(out_path)
     questions = read_questions(questions_path)[:limit]
@@ -116,15 +141,15 @@ def predict(
         "decoding": asdict(decoding) if not task.ranks_options else {"ranking": "log-likelihood"},
     }
     check_same_run(target, done, run)
-    # On a GPU: fp16, as upstream's evaluation ran, one card per rank; on a CPU: fp32.
-    dtype = torch.float16 if torch.cuda.is_available() else torch.float32
-    model, processor = load(model_dir, dtype=dtype)
-    if torch.cuda.is_available():
-        model = model.to(f"cuda:{int(os.environ.get('LOCAL_RANK', 0))}")
+    if loaded is None:
+        loaded = load_for_prediction(model_dir)
+    elif loaded.folder.resolve() != Path(model_dir).resolve():
+        raise ValueError(f"the model loaded is {loaded.folder}, not {model_dir}")
+    model, processor = loaded.model, loaded.processor
     provenance = {
         "model": run["model"],
         "template": processor.config.template,
-        "dtype": str(dtype).removeprefix("torch."),
+        "dtype": str(loaded.dtype).removeprefix("torch."),
         "decoding": run["decoding"],
         "allseeing": __version__,
     }

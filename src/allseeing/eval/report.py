@@ -52,7 +52,7 @@ class Suite:
 
 
 def run_suite(path: str | Path, model: str | None = None, limit: int | None = None, progress: bool = True) -> dict:
-    from allseeing.eval.predict import predict  # torch only when predicting
+    from allseeing.eval.predict import load_for_prediction, predict  # torch only when predicting
     from allseeing.eval.score import score_file
 
     suite = Suite.read(path)
@@ -60,6 +60,7 @@ def run_suite(path: str | Path, model: str | None = None, limit: int | None = No
     out = Path(suite.out)
     out.mkdir(parents=True, exist_ok=True)
     results: dict[str, dict] = {}
+    loaded = load_for_prediction(model)  # once for every task
     for entry in suite.tasks:
         predictions = out / f"{entry['name']}.jsonl"
         predict(
@@ -68,11 +69,12 @@ def run_suite(path: str | Path, model: str | None = None, limit: int | None = No
             entry["questions"],
             suite.image_root,
             predictions,
-            suite.batch_size,
-            entry.get("max_new_tokens"),
-            entry.get("options"),
-            limit,
-            progress,
+            batch_size=suite.batch_size,
+            max_new_tokens=entry.get("max_new_tokens"),
+            options_path=entry.get("options"),
+            limit=limit,
+            progress=progress,
+            loaded=loaded,
         )
         # Scored against the whole question file: with --limit, coverage shows how much was answered.
         results[entry["name"]] = {
