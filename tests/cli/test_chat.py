@@ -44,3 +44,25 @@ def test_bad_image_is_one_line(tiny_model_dir, tmp_path, capsys):
     bad.write_bytes(b"nope")
     assert main(["chat", "--model", str(tiny_model_dir), "--image", str(bad), "--prompt", "hi"]) == 1
     assert capsys.readouterr().err == f"allseeing chat: error: image {bad} is not in an image format Pillow can read\n"
+
+
+def test_no_progress_bar_reaches_a_stderr_that_is_not_a_terminal(tiny_model_dir):
+    import os
+    import subprocess
+
+    argv = [
+        "chat",
+        "--model",
+        str(tiny_model_dir),
+        "--image",
+        str(EXAMPLE_IMAGE),
+        "--prompt",
+        "Hi",
+        "--max-new-tokens",
+        "2",
+    ]
+    env = {k: v for k, v in os.environ.items() if k != "HF_HUB_DISABLE_PROGRESS_BARS"}
+    done = subprocess.run(
+        [sys.executable, "-m", "allseeing", *argv], capture_output=True, text=True, env=env, check=True
+    )
+    assert done.stderr == "" and json.loads(done.stdout)["question"] == "Hi"

@@ -22,8 +22,9 @@ BUS = (
 def run(capsys, monkeypatch):
     """Run ``allseeing <command>`` in-process; returns (exit code, stdout, stderr)."""
 
-    def invoke(command: str, stdin: str = "") -> tuple[int, str, str]:
-        monkeypatch.setattr(sys, "stdin", io.StringIO(stdin))
+    def invoke(command: str, stdin: str | bytes = "") -> tuple[int, str, str]:
+        data = stdin if isinstance(stdin, bytes) else stdin.encode()
+        monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(data), encoding="utf-8", errors="replace"))
         code = main(shlex.split(command))
         out, err = capsys.readouterr()
         return code, out, err
@@ -167,3 +168,15 @@ def test_the_rec_verbs_open_images_without_numpy(tmp_path):
     result = subprocess.run([sys.executable, "-c", script], input=BUS, capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
     assert (tmp_path / "o").is_dir()
+
+
+def test_a_zero_image_size_is_refused(run):
+    with pytest.raises(SystemExit) as exit:
+        run("rec parse --size 0 0", stdin=BUS)
+    assert exit.value.code == 2
+
+
+def test_input_that_is_not_utf8_is_an_error_not_replacement_characters(run):
+    code, out, err = run("rec parse", stdin=b"<ref>a\xff</ref><box>[[1, 2, 3, 4]]</box>")
+    assert (code, out) == (1, "")
+    assert err.startswith("allseeing rec: error: <stdin> is not UTF-8 text") and err.count("\n") == 1

@@ -87,3 +87,21 @@ def test_an_unreadable_manifest_is_one_line(tmp_path, capsys):
     path.write_text('{"not": "a list"}')
     assert main(["data", "check", str(path), "--image-root", str(tmp_path)]) == 1
     assert capsys.readouterr().err == f"allseeing data: error: {path}: expected a JSON array of samples, found dict\n"
+
+
+def test_a_broken_line_is_named_by_its_file_line_and_column_only(tmp_path, capsys):
+    # A record holding U+2028 stays one line (text-mode iteration would not split there, str.splitlines would).
+    odd = json.dumps(sample(id="odd\u2028x"), ensure_ascii=False)
+    path = write(tmp_path, [odd, GOOD, '{"id": 3,'], name="m.jsonl")
+    assert main(["data", "check", str(path), "--image-root", str(tmp_path)]) == 1
+    report = json.loads(capsys.readouterr().out)["manifests"][str(path)]
+    assert report["records"] == 3
+    assert report["examples"] == [f"{path}:3: not JSON at column 10: Expecting property name enclosed in double quotes"]
+
+
+def test_an_empty_manifest_says_so(tmp_path, capsys):
+    for name in ("m.jsonl", "m.json"):
+        path = tmp_path / name
+        path.write_text("\n  \n")
+        assert main(["data", "check", str(path), "--image-root", str(tmp_path)]) == 1
+        assert capsys.readouterr().err == f"allseeing data: error: {path}: empty file, no samples\n"

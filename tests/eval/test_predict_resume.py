@@ -55,3 +55,18 @@ def test_predict_refuses_to_extend_another_models_file_before_loading_a_model(tm
     with pytest.raises(EvalError, match="holds answers of another run"):
         predict("crpe", tmp_path / "no-such-model", questions, tmp_path, out)
     assert out.read_text() == line("q0") + "\n"
+
+
+def test_an_answer_holding_a_line_separator_character_stays_one_line(tmp_path):
+    path = tmp_path / "p.jsonl"
+    record = json.dumps({"question_id": "q1", "text": "a\u2028b\x1cc", "metadata": RUN}, ensure_ascii=False)
+    path.write_text(record + "\n" + line("q2") + "\n", encoding="utf-8")
+    assert set(answered(path)) == {"q1", "q2"}
+    assert path.read_text(encoding="utf-8") == record + "\n" + line("q2") + "\n"
+
+
+def test_a_question_file_of_another_task_fails_before_a_model_loads(tmp_path):
+    crpe = [{"question_id": "q0", "image": "x.jpg", "text": "Q?", "correct_option": "A", "category": "exist"}]
+    questions = write_jsonl(tmp_path / "q.jsonl", crpe)
+    with pytest.raises(EvalError, match="question 'q0' lacks bbox, width, height"):
+        predict("grounding", tmp_path / "no-such-model", questions, tmp_path, tmp_path / "p.jsonl")

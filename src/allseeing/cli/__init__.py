@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 from allseeing import __version__
@@ -32,6 +33,10 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     """Run one verb; returns the exit status (problems print one line, ``--debug`` shows the traceback)."""
     args = build_parser().parse_args(argv)
+    if not sys.stderr.isatty():
+        # Progress bars are for people: ours are off then, and so are those of transformers and the hub (both read
+        # this variable when first imported, which the verbs do later).
+        os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
     try:
         return args.run(args)
     except ModuleNotFoundError as error:

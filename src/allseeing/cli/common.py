@@ -52,7 +52,12 @@ def add_frame_option(parser: argparse.ArgumentParser, flag: str = "--frame", des
 def read_text(path: str | None) -> tuple[str, str]:
     """The text of FILE, or of stdin when FILE is absent or ``-``; returns (text, name for messages)."""
     if path in (None, "-"):
-        return sys.stdin.read(), "<stdin>"
+        # Bytes, decoded strictly: the text stream would replace undecodable bytes silently.
+        data = sys.stdin.buffer.read() if hasattr(sys.stdin, "buffer") else sys.stdin.read().encode()
+        try:
+            return data.decode("utf-8"), "<stdin>"
+        except UnicodeDecodeError as error:
+            raise UserError(f"<stdin> is not UTF-8 text: {error}") from None
     try:
         return Path(path).read_text(encoding="utf-8"), path
     except (OSError, UnicodeDecodeError) as error:

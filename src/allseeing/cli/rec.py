@@ -33,7 +33,7 @@ def register(verbs: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--mode", choices=MODES, default="lenient", help="default: lenient")
     add_frame_option(p)
-    p.add_argument("--size", nargs=2, type=int, metavar=("W", "H"), help="original image size: adds pixel boxes")
+    p.add_argument("--size", nargs=2, type=_side, metavar=("W", "H"), help="original image size: adds pixel boxes")
     p.add_argument("file", nargs="?", metavar="FILE", help="ReC text file (default: stdin)")
     p.set_defaults(run=run_parse)
 
@@ -57,7 +57,7 @@ def register(verbs: argparse._SubParsersAction) -> None:
     )
     add_frame_option(p, "--from", "source")
     add_frame_option(p, "--to", "target")
-    p.add_argument("--size", nargs=2, type=int, required=True, metavar=("W", "H"))
+    p.add_argument("--size", nargs=2, type=_side, required=True, metavar=("W", "H"))
     p.add_argument("box", nargs=4, type=_number, metavar="X", help="x1 y1 x2 y2")
     p.set_defaults(run=run_convert_box)
 
@@ -69,12 +69,23 @@ def register(verbs: argparse._SubParsersAction) -> None:
         "frame and re-encoded, left/right words swapped. Give the image size, or the image itself.",
     )
     size = p.add_mutually_exclusive_group(required=True)
-    size.add_argument("--size", nargs=2, type=int, metavar=("W", "H"))
+    size.add_argument("--size", nargs=2, type=_side, metavar=("W", "H"))
     size.add_argument("--image", help="the original image (its size is used)")
     p.add_argument("--image-out", help="also write the mirrored image here (needs --image)")
     add_frame_option(p)
     p.add_argument("file", nargs="?", metavar="FILE", help="ReC text file (default: stdin)")
     p.set_defaults(run=run_flip)
+
+
+def _side(text: str) -> int:
+    """An image side: a whole number of pixels, at least 1 (a zero size has no pixel boxes)."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"an image side is a whole number of pixels, at least 1, not {text!r}")
+    return value
 
 
 def _number(text: str) -> int | float:

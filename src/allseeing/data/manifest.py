@@ -29,6 +29,14 @@ def write_records(path: Path, records: list) -> None:
     os.replace(partial, path)
 
 
+def _not_json(error: ValueError, with_line: bool) -> str:
+    """A JSON error without the decoder's "line 1" of a one-line record, which reads as a wrong line number."""
+    if not isinstance(error, json.JSONDecodeError):
+        return f"not JSON: {error}"
+    where = f"line {error.lineno} column {error.colno}" if with_line else f"column {error.colno}"
+    return f"not JSON at {where}: {error.msg}"
+
+
 def iter_records(path: str | Path) -> Iterator[tuple[str, object]]:
     """Yield ``(where, record)`` for every sample; ``where`` names the file and the record for messages.
 
@@ -37,20 +45,29 @@ def iter_records(path: str | Path) -> Iterator[tuple[str, object]]:
     """
     path = Path(path)
     if is_json_lines(path):
-        with path.open(encoding="utf-8") as handle:
+        empty = True
+        # newline="\n": a JSON line is split at "\n" only, so line numbers are the file's (a stray "\r" or U+2028
+        # inside a record does not start a new one).
+        with path.open(encoding="utf-8", newline="\n") as handle:
             for number, line in enumerate(handle, start=1):
                 if not line.strip():
                     continue
+                empty = False
                 where = f"{path}:{number}"
                 try:
-                    yield where, json.loads(line)
+                    yield where, json.loads(line.rstrip("\r\n"))  # a decoder error then points into the line
                 except ValueError as error:
-                    yield where, ManifestError(f"not JSON: {error}")
+                    yield where, ManifestError(_not_json(error, with_line=False))
+        if empty:
+            raise ManifestError(f"{path}: empty file, no samples")
         return
+    text = path.read_text(encoding="utf-8")
+    if not text.strip():
+        raise ManifestError(f"{path}: empty file, no samples")
     try:
-        records = json.loads(path.read_text(encoding="utf-8"))
+        records = json.loads(text)
     except ValueError as error:
-        raise ManifestError(f"{path}: not JSON: {error}") from None
+        raise ManifestError(f"{path}: {_not_json(error, with_line=True)}") from None
     if not isinstance(records, list):
         raise ManifestError(f"{path}: expected a JSON array of samples, found {type(records).__name__}")
     for index, record in enumerate(records):

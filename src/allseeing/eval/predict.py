@@ -24,7 +24,7 @@ from tqdm import tqdm
 from allseeing import __version__
 from allseeing.data.image import load_image
 from allseeing.eval.registry import get_task
-from allseeing.eval.task import Ask, EvalError, read_questions
+from allseeing.eval.task import Ask, EvalError, read_questions, require_all
 from allseeing.infer.generate import DecodingConfig, Request, generate
 from allseeing.infer.rank import rank_options
 from allseeing.model.build import load
@@ -43,7 +43,9 @@ def answered(path: Path) -> dict[str, dict]:
     """
     if not path.exists():
         return {}
-    lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
+    # Lines end at "\n" only (see read_jsonl); each keeps its end, so the file can be rewritten as it was.
+    lines = path.read_text(encoding="utf-8").split("\n")
+    lines = [line + "\n" for line in lines[:-1]] + ([lines[-1]] if lines[-1] else [])
     found, good = {}, []
     for number, line in enumerate(lines, start=1):
         try:
@@ -129,6 +131,7 @@ def predict(
     questions_path, image_root, out_path = Path(questions_path), Path(image_root), Path(out_path)
     questions = read_questions(questions_path)[:limit]
     asks = task.asks(questions, questions_path, {"options_file": options_path})
+    require_all(questions, task.fields, questions_path)  # a question file of another task fails before the model loads
     rank, world = shard_info()
     target = out_path if world == 1 else out_path.with_name(f"{out_path.name}.rank{rank}-of-{world}")
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -227,7 +230,7 @@ def _merge_shards(out_path: Path, question_ids: list[str], rank: int, world: int
         records: dict[str, str] = {}
         for r in range(world):
             shard = out_path.with_name(f"{out_path.name}.rank{r}-of-{world}")
-            for line in shard.read_text(encoding="utf-8").splitlines():
+            for line in filter(None, shard.read_text(encoding="utf-8").split("\n")):
                 question_id = str(json.loads(line)["question_id"])
                 if question_id in records:
                     raise EvalError(f"{shard}: question {question_id!r} answered twice across shards")

@@ -47,6 +47,7 @@ class Task(Protocol):
     name: str
     max_new_tokens: int  # the default generation budget of the task
     ranks_options: bool  # True: scored by likelihood ranking, not generation
+    fields: tuple[str, ...]  # what scoring needs of every question (checked before a model is loaded)
 
     def asks(self, questions: list[dict], questions_path: Path, settings: dict | None = None) -> list[Ask]:
         """What to ask for each question; ``settings`` holds task-specific paths (e.g. ``options_file``)."""
@@ -78,7 +79,9 @@ def read_questions(path: str | Path) -> list[dict]:
 def _numbered_records(path: Path) -> list[tuple[int, dict]]:
     records = []
     try:
-        lines = path.read_text(encoding="utf-8").splitlines()
+        # Split at "\n" only: str.splitlines would also split inside a record at U+2028 or "\x1c", which
+        # json.dumps(..., ensure_ascii=False) writes as they are.
+        lines = path.read_text(encoding="utf-8").split("\n")
     except OSError as error:
         raise EvalError(f"cannot read {path}: {error}") from None
     for number, line in enumerate(lines, start=1):
@@ -114,6 +117,12 @@ def require(question: dict, fields: tuple[str, ...], path: Path) -> None:
     missing = [name for name in fields if name not in question]
     if missing:
         raise EvalError(f"{path}: question {question.get('question_id')!r} lacks {', '.join(missing)}")
+
+
+def require_all(questions: list[dict], fields: tuple[str, ...], path: Path) -> None:
+    """Every question has ``fields``, else an :class:`EvalError` naming the first that lacks one."""
+    for question in questions:
+        require(question, fields, path)
 
 
 def percent(numerator: float, denominator: float) -> float | None:

@@ -26,7 +26,7 @@ from allseeing.eval.task import (
     bookkeeping,
     key,
     percent,
-    require,
+    require_all,
     scored_rows,
 )
 from allseeing.eval.tasks.common import SingleTurnTask
@@ -56,10 +56,10 @@ def read_rows(pairs: list[tuple[dict, dict | None]], protocol: str) -> tuple[lis
 class Crpe(SingleTurnTask):
     name = "crpe"
     max_new_tokens = 16
+    fields = ("question_id", "text", "correct_option", "category")
 
     def score(self, questions: list[dict], predictions: dict[str, dict], context: ScoreContext) -> dict:
-        for question in questions:
-            require(question, ("question_id", "text", "correct_option", "category"), context.questions_path)
+        require_all(questions, self.fields, context.questions_path)
         official = context.protocol == "official"
         rows, invalid, letters = read_rows(scored_rows(questions, predictions, official), context.protocol)
         groups = by_position(rows) if official else None

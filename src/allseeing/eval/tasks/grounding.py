@@ -8,21 +8,21 @@ wrong. A category with nothing to score is ``null``.
 from __future__ import annotations
 
 from allseeing.eval.metrics.grounding import hit, one_box_images, read_box
-from allseeing.eval.task import ScoreContext, answer_text, bookkeeping, percent, require, scored_rows
+from allseeing.eval.task import ScoreContext, answer_text, bookkeeping, percent, require_all, scored_rows
 from allseeing.eval.tasks.common import SingleTurnTask
 
 
 class Grounding(SingleTurnTask):
     name = "grounding"
     max_new_tokens = 64
+    fields = ("question_id", "bbox", "width", "height", "category")
 
     def score(self, questions: list[dict], predictions: dict[str, dict], context: ScoreContext) -> dict:
         hits: dict[str, list[bool]] = {}
         per_image: dict[str, list] = {}
         invalid = 0
         official = context.protocol == "official"
-        for question in questions:
-            require(question, ("question_id", "bbox", "width", "height", "category"), context.questions_path)
+        require_all(questions, self.fields, context.questions_path)
         for question, prediction in scored_rows(questions, predictions, official):
             answer = answer_text(prediction)
             right = False

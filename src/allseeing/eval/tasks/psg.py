@@ -18,7 +18,7 @@ from allseeing.eval.task import (
     bookkeeping,
     mean_percent,
     percent,
-    require,
+    require_all,
     scored_rows,
 )
 from allseeing.eval.tasks.common import SingleTurnTask
@@ -27,6 +27,7 @@ from allseeing.eval.tasks.common import SingleTurnTask
 class Psg(SingleTurnTask):
     name = "psg"
     max_new_tokens = 1536
+    fields = ("question_id", "width", "height", "relation_tuples")
 
     def score(self, questions: list[dict], predictions: dict[str, dict], context: ScoreContext) -> dict:
         official = context.protocol == "official"
@@ -38,8 +39,7 @@ class Psg(SingleTurnTask):
         # Per predicate (in order of first appearance, as upstream sums them), whether each ground truth was recalled.
         recalls: dict[str, list[bool]] = {}
         tuples = formats = answered = 0
-        for question in questions:
-            require(question, ("question_id", "width", "height", "relation_tuples"), context.questions_path)
+        require_all(questions, self.fields, context.questions_path)
         for question, prediction in scored_rows(questions, predictions, official):
             size = (question["width"], question["height"])
             truths = scene_graph.ground_truth(question["relation_tuples"], not official, vocabulary)

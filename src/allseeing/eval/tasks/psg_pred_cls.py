@@ -25,6 +25,7 @@ from allseeing.eval.task import (
     mean_percent,
     percent,
     require,
+    require_all,
     scored_rows,
 )
 from allseeing.eval.tasks.common import single_turn_asks
@@ -62,6 +63,7 @@ class PsgPredCls:
     name = "psg_pred_cls"
     max_new_tokens = 0
     ranks_options = True
+    fields = ("question_id", "image", "correct_option", "subj", "obj")
 
     def asks(self, questions: list[dict], questions_path: Path, settings: dict | None = None) -> list[Ask]:
         options = tuple(read_options(questions_path, (settings or {}).get("options_file")))
@@ -75,8 +77,7 @@ class PsgPredCls:
         official = context.protocol == "official"
         images: dict[str, ImageGraph] = {}
         invalid = 0
-        for question in questions:
-            require(question, ("question_id", "image", "correct_option", "subj", "obj"), context.questions_path)
+        require_all(questions, self.fields, context.questions_path)
         for question, prediction in scored_rows(questions, predictions, official):
             graph = images.setdefault(question["image"], ImageGraph())
             pair = _pair(question)

@@ -11,7 +11,7 @@ import json
 from pathlib import Path
 
 from allseeing.eval.metrics.captions import coco_caption_scores
-from allseeing.eval.task import EvalError, ScoreContext, answer_text, bookkeeping, key, require
+from allseeing.eval.task import EvalError, ScoreContext, answer_text, bookkeeping, key, require_all
 from allseeing.eval.tasks.common import SingleTurnTask
 from allseeing.rec.parse import parse
 
@@ -38,12 +38,13 @@ def load_references(folder: Path, category: str) -> dict[int, list[str]]:
 class RegionCaption(SingleTurnTask):
     name = "region_caption"
     max_new_tokens = 64
+    fields = ("question_id", "category", "ann_id")
 
     def score(self, questions: list[dict], predictions: dict[str, dict], context: ScoreContext) -> dict:
         official = context.protocol == "official"
         by_category: dict[str, dict[int, str]] = {}
+        require_all(questions, self.fields, context.questions_path)
         for question in questions:
-            require(question, ("question_id", "category", "ann_id"), context.questions_path)
             answer = answer_text(predictions.get(key(question["question_id"])))
             if answer is None and official:
                 continue

@@ -23,6 +23,7 @@ from allseeing.eval.task import (
     key,
     percent,
     require,
+    require_all,
     scored_rows,
 )
 
@@ -40,6 +41,7 @@ class Vcr:
     name = "vcr"
     max_new_tokens = 16
     ranks_options = False
+    fields = ("question_id", "conversations", "correct_option", "category")
 
     def asks(self, questions: list[dict], questions_path: Path, settings: dict | None = None) -> list[Ask]:
         asks = []
@@ -57,8 +59,8 @@ class Vcr:
 
     def score(self, questions: list[dict], predictions: dict[str, dict], context: ScoreContext) -> dict:
         official = context.protocol == "official"
+        require_all(questions, self.fields, context.questions_path)
         for question in questions:
-            require(question, ("question_id", "conversations", "correct_option", "category"), context.questions_path)
             if question["category"] not in ("qa", "qar") and not official:  # upstream scores them apart, unused
                 raise EvalError(f"{context.questions_path}: category {question['category']!r} is neither qa nor qar")
         # Per category, (pair key, right) in the order scored.
