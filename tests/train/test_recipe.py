@@ -8,6 +8,7 @@ import torch
 
 from allseeing.cli import main
 from allseeing.model.build import load
+from allseeing.train import checkpoint
 from allseeing.train.config import load_config
 from allseeing.train.recipe import train
 from tests.conftest import allseeing_on_two_processes
@@ -47,9 +48,38 @@ def test_a_killed_run_resumes_on_the_same_loss_curve(train_data, uninterrupted, 
     (out / "checkpoint-6.partial" / "model.safetensors").write_bytes(b"half")
     summary = train(load_config(CONFIG, overrides(train_data, out, "max_steps=6", "resume=true")), progress=False)
     assert summary["start"] == 3  # the last complete checkpoint (4 is not a multiple of save_every=3)
+    # The log reads as one run: step 4 of the killed run is gone, steps 4-6 are those of the resumed one.
+    assert [json.loads(line)["step"] for line in (out / "log.jsonl").read_text().splitlines()] == [1, 2, 3, 4, 5, 6]
     resumed = losses(out)
-    assert resumed[:4] == losses(full)[:4]
-    assert resumed[4:] == pytest.approx(losses(full)[3:], rel=1e-6)  # steps 4-6 again, as uninterrupted
+    assert resumed[:3] == losses(full)[:3]
+    assert resumed[3:] == pytest.approx(losses(full)[3:], rel=1e-6)  # steps 4-6 again, as uninterrupted
+
+
+def test_a_damaged_checkpoint_is_passed_over_with_one_warning(train_data, uninterrupted, tmp_path, capfd):
+    full, _ = uninterrupted
+    out = tmp_path / "damaged"
+    shutil.copytree(full, out, ignore=shutil.ignore_patterns("final"))
+    weights = out / "checkpoint-6" / "model.safetensors"
+    size = weights.stat().st_size
+    weights.write_bytes(weights.read_bytes()[: size // 2])  # a copy cut short
+    capfd.readouterr()
+    assert main(["train", CONFIG, *overrides(train_data, out, "max_steps=6", "resume=true")]) == 0
+    captured = capfd.readouterr()
+    summary = json.loads(captured.out)
+    assert summary["start"] == 3 and summary["last_step"] == 6
+    assert [line for line in captured.err.splitlines() if "warning" in line] == [
+        f"warning: {out / 'checkpoint-6'} is damaged (model.safetensors has {size // 2} bytes of {size}): "
+        "resuming from checkpoint-3"
+    ]
+    assert losses(out) == pytest.approx(losses(full), rel=1e-6)
+    assert checkpoint.damage(out / "checkpoint-6") is None  # written whole again
+    for folder in checkpoint.completed(out):
+        state = folder / checkpoint.STATE_FILE
+        state.write_bytes(state.read_bytes()[:100])
+    assert main(["train", CONFIG, *overrides(train_data, out, "max_steps=6", "resume=true")]) == 1
+    captured = capfd.readouterr()
+    assert captured.out == "" and len(captured.err.splitlines()) == 1
+    assert captured.err.startswith("allseeing train: error: no intact checkpoint to resume from: ")
 
 
 def test_two_processes_under_torchrun_match_one(train_data, uninterrupted, tmp_path):
@@ -72,6 +102,14 @@ def test_fsdp2_on_two_processes_matches_one_process_and_resumes(train_data, unin
     single, _ = load(full / "final")
     for (name, a), (_, b) in zip(sharded.named_parameters(), single.named_parameters(), strict=True):
         assert torch.allclose(a, b, rtol=1e-3, atol=1e-5), name
+
+
+def test_the_cli_prints_one_json_document(train_data, tmp_path, capfd):
+    assert main(["train", CONFIG, *overrides(train_data, tmp_path / "run", "max_steps=1")]) == 0
+    captured = capfd.readouterr()
+    summary = json.loads(captured.out)  # the whole of stdout (file descriptor 1, native writes included)
+    assert summary["last_step"] == 1 and summary["prepared"] > 0
+    assert f'"prepared": {summary["prepared"]}' in captured.err  # the data counts are a note on stderr
 
 
 def test_the_cli_reports_bad_data(train_data, tmp_path, capsys):

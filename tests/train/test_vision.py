@@ -42,10 +42,16 @@ def test_the_vision_stage_trains_and_reports_heldout_metrics(uninterrupted):
     assert sorted(p.name for p in out.glob("checkpoint-*")) == ["checkpoint-3", "checkpoint-6"]
 
 
-def test_a_resumed_run_continues_the_same_curve(uninterrupted, tmp_path):
+def test_a_resumed_run_continues_the_same_curve(uninterrupted, tmp_path, capfd):
     out, _ = uninterrupted
-    assert main(["train", CONFIG, *settings(tmp_path, "max_steps=3")]) == 0
+    assert main(["train", CONFIG, *settings(tmp_path, "max_steps=4")]) == 0
+    assert json.loads(capfd.readouterr().out)["last_step"] == 4  # stdout is one JSON document
+    shutil.rmtree(tmp_path / "checkpoint-4")  # killed after step 4, before its checkpoint existed
     train_vision(load_stage_config(CONFIG, settings(tmp_path, "resume=true")), progress=False)
+    # The log reads as one run: the killed run's step 4 and its held-out metrics are gone.
+    entries = [json.loads(line) for line in (tmp_path / "log.jsonl").read_text().splitlines()]
+    logged = [(e["step"], "heldout" in e) for e in entries]
+    assert logged == [(1, False), (2, False), (3, False), (3, True), (4, False), (5, False), (6, False), (6, True)]
     assert losses(tmp_path) == pytest.approx(losses(out), rel=1e-5)
     resumed = CLIPVisionModel.from_pretrained(tmp_path / "final").state_dict()
     whole = CLIPVisionModel.from_pretrained(out / "final").state_dict()

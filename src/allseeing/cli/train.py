@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 from allseeing.cli.common import common_options, print_json
@@ -33,5 +34,7 @@ def run(args: argparse.Namespace) -> int:
     else:
         from allseeing.train.recipe import train
     summary = train(config, progress=sys.stderr.isatty())
-    print_json(summary)
+    # stdout is one JSON document: under torchrun, whose processes share it, rank 0 speaks for them all.
+    if int(os.environ.get("RANK", "0")) == 0:
+        print_json(summary)
     return 0

@@ -212,16 +212,16 @@ def train(config: TrainConfig, progress: bool = True) -> dict:
     torch.manual_seed(config.seed)
     device = torch.device(f"cuda:{rank % torch.cuda.device_count()}" if torch.cuda.is_available() else "cpu")
 
-    done = checkpoint.completed(output) if config.resume else []
+    resumed = checkpoint.starting_point(output, config.resume, main_process=rank == 0)
     if config.lora_rank:
         model, processor = initial_model(config)
         set_trainable(model, config.trainable, config.frozen_patch_embedding)
         model = with_lora(model, config)
-        if done:
-            processor = Processor.load(done[-1])
-            checkpoint.load_trainable(model, done[-1])
+        if resumed:
+            processor = Processor.load(resumed)
+            checkpoint.load_trainable(model, resumed)
     else:
-        model, processor = load(done[-1]) if done else initial_model(config)
+        model, processor = load(resumed) if resumed else initial_model(config)
         set_trainable(model, config.trainable, config.frozen_patch_embedding)
     processor = for_training(processor, config)
     if config.gradient_checkpointing:
@@ -255,8 +255,8 @@ def train(config: TrainConfig, progress: bool = True) -> dict:
         weight_decay=config.weight_decay,
     )
     start, state = 0, None
-    if done:
-        state = checkpoint.load_state(done[-1])
+    if resumed:
+        state = checkpoint.load_state(resumed)
         start = state["step"]
     budget = Budget(steps, config.max_minutes, state.get("elapsed_s", 0.0) if state else 0.0)
     if budget.exhausted:
@@ -293,8 +293,8 @@ def train(config: TrainConfig, progress: bool = True) -> dict:
         "bad_records": dict(prepared.bad),
         "total_records": prepared.total,
     }
-    if rank == 0:
-        print(json.dumps({"data": summary}), flush=True)
+    if rank == 0:  # a note: stdout carries only the command's summary, one JSON document
+        print(f"data: {json.dumps(summary)}", file=sys.stderr, flush=True)
     log = (output / "log.jsonl").open("a", encoding="utf-8") if rank == 0 else None
     autocast = torch.autocast(device.type, dtype=torch.bfloat16) if config.bf16 else nullcontext()
     bar = tqdm(total=end - start, desc="train", unit="step", disable=not (progress and rank == 0))
@@ -377,7 +377,7 @@ def train(config: TrainConfig, progress: bool = True) -> dict:
         log.close()
     # A run stopped between its last checkpoint and final/ resumes with nothing left to train: it writes final/ then,
     # from the checkpoint it loaded (gathered from the shards first: every process takes part).
-    write_final = step > start or bool(done and not (output / "final").is_dir())
+    write_final = step > start or bool(resumed and not (output / "final").is_dir())
     if write_final and step == start:
         weights = engine.model_state()
     if rank == 0 and write_final:

@@ -260,11 +260,11 @@ def train_vision(config: VisionConfig, progress: bool = True) -> dict:
     output = Path(config.output_dir)
     output.mkdir(parents=True, exist_ok=True)
     (output / "config.json").write_text(json.dumps(config.to_json(), indent=2) + "\n", encoding="utf-8")
-    done = checkpoint.completed(output) if config.resume else []
-    tower = CLIPVisionModel.from_pretrained(done[-1]) if done else new_tower(config)
+    resumed = checkpoint.starting_point(output, config.resume)
+    tower = CLIPVisionModel.from_pretrained(resumed) if resumed else new_tower(config)
     heads = DenseHeads(tower.config.hidden_size, object_shape=config.object_shape_weight > 0)
-    if done:
-        heads.load_state_dict(load_file(done[-1] / HEADS_FILE))
+    if resumed:
+        heads.load_state_dict(load_file(resumed / HEADS_FILE))
     if config.frozen_patch_embedding:
         tower.embeddings.patch_embedding.requires_grad_(False)
     tower.train()
@@ -274,7 +274,7 @@ def train_vision(config: VisionConfig, progress: bool = True) -> dict:
     trainable = [p for p in [*tower.parameters(), *heads.parameters()] if p.requires_grad]
     optimizer = torch.optim.AdamW(trainable, lr=config.learning_rate, weight_decay=config.weight_decay)
     steps = math.ceil(config.samples / config.batch)
-    state = checkpoint.load_state(done[-1]) if done else None
+    state = checkpoint.load_state(resumed) if resumed else None
     start = state["step"] if state else 0
     budget = Budget(steps, config.max_minutes, state.get("elapsed_s", 0.0) if state else 0.0)
     end = start if budget.exhausted else min(steps, config.max_steps or steps)
@@ -343,7 +343,7 @@ def train_vision(config: VisionConfig, progress: bool = True) -> dict:
     bar.close()
     log.close()
     # A run stopped between its last checkpoint and final/ resumes with nothing left to train: it writes final/ then.
-    if step > start or (done and not (output / "final").is_dir()):
+    if step > start or (resumed and not (output / "final").is_dir()):
         if step == start:
             metrics = state.get("heldout")
 
