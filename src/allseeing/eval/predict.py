@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -24,7 +25,7 @@ from tqdm import tqdm
 from allseeing import __version__
 from allseeing.data.image import load_image
 from allseeing.eval.registry import get_task
-from allseeing.eval.task import Ask, EvalError, read_questions, require_all
+from allseeing.eval.task import Ask, EvalError, read_questions
 from allseeing.infer.generate import DecodingConfig, Request, generate
 from allseeing.infer.rank import rank_options
 from allseeing.model.build import load
@@ -110,6 +111,21 @@ def load_for_prediction(model_dir: str | Path) -> LoadedModel:
     return LoadedModel(Path(model_dir), model, processor, dtype)
 
 
+def _warn_if_unscorable(questions: list[dict], task, path: Path) -> None:
+    """Say at once, before the model loads, when the answers could not be scored as ``task`` (another task's file,
+    or one without ground truth, which is fine to predict on)."""
+    for question in questions:
+        missing = [name for name in task.fields if name not in question]
+        if missing:
+            print(
+                f"allseeing predict: warning: {path}: question {question.get('question_id')!r} lacks "
+                f"{', '.join(missing)}: its answers cannot be scored as {task.name}",
+                file=sys.stderr,
+                flush=True,
+            )
+            return
+
+
 def predict(
     task_name: str,
     model_dir: str | Path,
@@ -131,7 +147,7 @@ def predict(
     questions_path, image_root, out_path = Path(questions_path), Path(image_root), Path(out_path)
     questions = read_questions(questions_path)[:limit]
     asks = task.asks(questions, questions_path, {"options_file": options_path})
-    require_all(questions, task.fields, questions_path)  # a question file of another task fails before the model loads
+    _warn_if_unscorable(questions, task, questions_path)
     rank, world = shard_info()
     target = out_path if world == 1 else out_path.with_name(f"{out_path.name}.rank{rank}-of-{world}")
     target.parent.mkdir(parents=True, exist_ok=True)
