@@ -4,6 +4,7 @@ import io
 import json
 import sys
 
+import pytest
 from PIL import Image
 
 from allseeing.assets import EXAMPLE_IMAGE
@@ -46,6 +47,7 @@ def test_bad_image_is_one_line(tiny_model_dir, tmp_path, capsys):
     assert capsys.readouterr().err == f"allseeing chat: error: image {bad} is not in an image format Pillow can read\n"
 
 
+@pytest.mark.slow
 def test_no_progress_bar_reaches_a_stderr_that_is_not_a_terminal(tiny_model_dir):
     import os
     import subprocess

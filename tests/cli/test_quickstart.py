@@ -2,6 +2,8 @@
 
 import json
 
+import pytest
+
 from allseeing.cli import main
 from allseeing.data.synth.language import PSG_PROMPT
 from allseeing.data.synth.samples import sample_images
@@ -10,6 +12,7 @@ from allseeing.rec.graph import SceneGraph
 from allseeing.rec.parse import parse
 
 
+@pytest.mark.slow
 def test_quickstart_answers_with_grounded_relations_and_draws_them(capsys, tmp_path):
     out = tmp_path / "qs"
     assert main(["quickstart", "--out", str(out)]) == 0

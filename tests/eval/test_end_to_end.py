@@ -10,6 +10,8 @@ from allseeing.data.synth.generate import generate
 from allseeing.eval.registry import TASKS
 from tests.conftest import allseeing_on_two_processes
 
+pytestmark = pytest.mark.slow  # see pyproject.toml: the full run (.ci/run) includes it
+
 CONTRACT_KEYS = {
     "crpe_exist": {"exist", "subject", "predicate", "object", "overall", "per_row"},
     "crpe_relation": {"exist", "subject", "predicate", "object", "overall", "per_row"},

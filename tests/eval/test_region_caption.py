@@ -30,6 +30,7 @@ def questions(tmp_path):
     ]
 
 
+@pytest.mark.slow
 def test_identical_captions_score_full_marks(tmp_path):
     result = score(tmp_path, "region_caption", questions(tmp_path), {f"r{i}": c[0] for i, c in CAPTIONS.items()})
     assert (
@@ -37,6 +38,7 @@ def test_identical_captions_score_full_marks(tmp_path):
     )
 
 
+@pytest.mark.slow
 def test_protocols_differ_on_tags_and_on_partial_runs(tmp_path):
     answers = {
         "r0": "a large <ref>red circle</ref><box>[[1, 2, 3, 4]]</box>",

@@ -47,6 +47,7 @@ def status(plan, root, capsys):
     return {stage["name"]: stage for stage in json.loads(capsys.readouterr().out)["stages"]}
 
 
+@pytest.mark.slow
 def test_a_stopped_campaign_resumes_and_finishes(plan, tmp_path, capsys):
     root = tmp_path / "camp"
     assert campaign.main(["run", str(plan), "--root", str(root), "--minutes", "0.02"]) == 0  # stopped at once

@@ -7,7 +7,11 @@ import sys
 import tarfile
 from pathlib import Path
 
+import pytest
+
 from allseeing.model.build import load
+
+pytestmark = pytest.mark.slow  # see pyproject.toml: the full run (.ci/run) includes it
 
 SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "train_bundled_on_gpu.sh"
 

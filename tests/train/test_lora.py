@@ -47,6 +47,7 @@ def lora_run(train_data, tmp_path_factory):
     return out, config
 
 
+@pytest.mark.slow
 def test_a_lora_run_learns_and_saves_a_merged_plain_model(lora_run):
     out, config = lora_run
     curve = losses(out)
@@ -66,6 +67,7 @@ def test_a_lora_run_learns_and_saves_a_merged_plain_model(lora_run):
     )
 
 
+@pytest.mark.slow
 def test_a_resumed_lora_run_follows_the_same_curve(train_data, lora_run, tmp_path):
     full, _ = lora_run
     out = tmp_path / "resumed"

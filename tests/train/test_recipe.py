@@ -39,6 +39,7 @@ def test_a_run_logs_and_saves(uninterrupted):
     assert json.loads((out / "config.json").read_text())["global_batch"] == 8
 
 
+@pytest.mark.slow
 def test_a_killed_run_resumes_on_the_same_loss_curve(train_data, uninterrupted, tmp_path):
     full, _ = uninterrupted
     out = tmp_path / "killed"
@@ -55,6 +56,7 @@ def test_a_killed_run_resumes_on_the_same_loss_curve(train_data, uninterrupted, 
     assert resumed[3:] == pytest.approx(losses(full)[3:], rel=1e-6)  # steps 4-6 again, as uninterrupted
 
 
+@pytest.mark.slow
 def test_a_damaged_checkpoint_is_passed_over_with_one_warning(train_data, uninterrupted, tmp_path, capfd):
     full, _ = uninterrupted
     out = tmp_path / "damaged"
@@ -82,6 +84,7 @@ def test_a_damaged_checkpoint_is_passed_over_with_one_warning(train_data, uninte
     assert captured.err.startswith("allseeing train: error: no intact checkpoint to resume from: ")
 
 
+@pytest.mark.slow
 def test_two_processes_under_torchrun_match_one(train_data, uninterrupted, tmp_path):
     full, _ = uninterrupted
     out = tmp_path / "ddp"
@@ -89,6 +92,7 @@ def test_two_processes_under_torchrun_match_one(train_data, uninterrupted, tmp_p
     assert losses(out) == pytest.approx(losses(full), rel=1e-4)
 
 
+@pytest.mark.slow
 def test_fsdp2_on_two_processes_matches_one_process_and_resumes(train_data, uninterrupted, tmp_path):
     full, _ = uninterrupted
     out = tmp_path / "fsdp"
@@ -124,6 +128,7 @@ def test_the_cli_reports_bad_data(train_data, tmp_path, capsys):
     assert "records are unusable ({'too_long':" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_a_time_boxed_run_stops_in_time_with_the_schedule_annealed(train_data, tmp_path):
     out = tmp_path / "boxed"
     # 0.3 s of training; the epochs would take thousands of steps
