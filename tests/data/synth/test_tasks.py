@@ -126,9 +126,12 @@ def test_counting_answers_are_right(all_samples):
     assert counted > 100
 
 
-def test_phrasing_varies():
+def test_description_prompts_vary_over_samples_and_each_is_used(scenes):
+    from allseeing.data.synth.tasks import description_turns
+
     rng = random.Random(0)
-    assert len({rng.choice(lang.DESCRIPTION_PROMPTS) for _ in range(50)}) > 2
+    asked = [description_turns(scene, rng)[0][0] for scene in scenes for _ in range(3)]
+    assert set(asked) == set(lang.DESCRIPTION_PROMPTS)
 
 
 def test_llava_sample_shape():
