@@ -11,10 +11,11 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import yaml
-
 from allseeing.assets import BUNDLED_MODEL
-from allseeing.eval.task import PROTOCOLS, EvalError
+from allseeing.config import ConfigError, load_config
+from allseeing.eval.metrics.boxformat import BOX_FORMATS
+from allseeing.eval.registry import TASKS
+from allseeing.eval.task import PROTOCOLS
 
 # The columns of the report table per task (the headline numbers of the seed README).
 HEADLINES = {
@@ -26,29 +27,46 @@ HEADLINES = {
 
 
 @dataclass
+class SuiteTask:
+    """One task of a suite: predictions go to ``<out>/<name>.jsonl``."""
+
+    name: str
+    task: str
+    questions: str
+    max_new_tokens: int | None = None
+    options: str | None = None  # psg_pred_cls: the options file (default: next to the questions)
+    box_format: str = "square999"
+
+    def check(self) -> SuiteTask:
+        if self.task not in TASKS:
+            raise ConfigError(f"task {self.name!r}: unknown task {self.task!r}; known: {', '.join(TASKS)}")
+        if self.box_format not in BOX_FORMATS:
+            raise ConfigError(f"task {self.name!r}: unknown box format {self.box_format!r}")
+        return self
+
+
+@dataclass
 class Suite:
     model: str | None
     image_root: str
     out: str
-    tasks: list[dict]
+    tasks: list[SuiteTask]
     protocols: list[str] = field(default_factory=lambda: list(PROTOCOLS))
     batch_size: int = 8
 
+    def check(self) -> Suite:
+        unknown = sorted(set(self.protocols) - set(PROTOCOLS))
+        if unknown:
+            raise ConfigError(f"protocols: unknown {unknown}; known: {', '.join(PROTOCOLS)}")
+        names = [task.name for task in self.tasks]
+        repeated = sorted({name for name in names if names.count(name) > 1})
+        if repeated:
+            raise ConfigError(f"tasks: names {repeated} are used twice (each names its predictions file)")
+        return self
+
     @classmethod
     def read(cls, path: str | Path) -> Suite:
-        try:
-            values = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
-        except (OSError, yaml.YAMLError) as error:
-            raise EvalError(f"cannot read the suite {path}: {error}") from None
-        known = set(cls.__dataclass_fields__)
-        unknown = set(values) - known
-        if unknown:
-            raise EvalError(f"{path}: unknown keys {sorted(unknown)}; known: {sorted(known)}")
-        for entry in values.get("tasks", []):
-            missing = {"name", "task", "questions"} - set(entry)
-            if missing:
-                raise EvalError(f"{path}: task entry {entry} lacks {sorted(missing)}")
-        return cls(**values)
+        return load_config(path, [], cls)
 
 
 def run_suite(path: str | Path, model: str | None = None, limit: int | None = None, progress: bool = True) -> dict:
@@ -62,25 +80,23 @@ def run_suite(path: str | Path, model: str | None = None, limit: int | None = No
     results: dict[str, dict] = {}
     loaded = load_for_prediction(model)  # once for every task
     for entry in suite.tasks:
-        predictions = out / f"{entry['name']}.jsonl"
+        predictions = out / f"{entry.name}.jsonl"
         predict(
-            entry["task"],
+            entry.task,
             model,
-            entry["questions"],
+            entry.questions,
             suite.image_root,
             predictions,
             batch_size=suite.batch_size,
-            max_new_tokens=entry.get("max_new_tokens"),
-            options_path=entry.get("options"),
+            max_new_tokens=entry.max_new_tokens,
+            options_path=entry.options,
             limit=limit,
             progress=progress,
             loaded=loaded,
         )
         # Scored against the whole question file: with --limit, coverage shows how much was answered.
-        results[entry["name"]] = {
-            protocol: score_file(
-                entry["task"], entry["questions"], predictions, protocol, entry.get("box_format", "square999")
-            )
+        results[entry.name] = {
+            protocol: score_file(entry.task, entry.questions, predictions, protocol, entry.box_format)
             for protocol in suite.protocols
         }
     report = {"suite": str(path), "model": str(model), "results": results}

@@ -8,22 +8,15 @@ and the number of processes are choices of the machine, so gradient accumulation
 from __future__ import annotations
 
 import dataclasses
-import json
 import math
-import types
-import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import yaml
-
+from allseeing import config as typed_config
+from allseeing.config import ConfigError, parse_overrides, read_preset
 from allseeing.model.presets import get_preset
 
 TRAINABLE = ("projector", "llm_and_projector", "all")
-
-
-class ConfigError(ValueError):
-    """A configuration that cannot be used: unknown keys, wrong types, inconsistent batch sizes."""
 
 
 @dataclass
@@ -146,71 +139,10 @@ class TrainConfig:
         return dataclasses.asdict(self)
 
 
-def _coerce(name: str, value: object, hint: object) -> object:
-    """``value`` as the field's type ``hint``, or a ConfigError naming the key."""
-    origin = typing.get_origin(hint)
-    if origin in (typing.Union, types.UnionType):
-        options = [a for a in typing.get_args(hint) if a is not type(None)]
-        if value is None or (isinstance(value, str) and value.lower() in ("none", "null")):
-            return None
-        return _coerce(name, value, options[0])
-    if hint is bool:
-        if isinstance(value, bool):
-            return value
-        if isinstance(value, str) and value.lower() in ("true", "false", "1", "0", "yes", "no"):
-            return value.lower() in ("true", "1", "yes")
-        raise ConfigError(f"{name}: expected true or false, got {value!r}")
-    if hint in (int, float):
-        try:
-            number = hint(value)
-        except (TypeError, ValueError):
-            raise ConfigError(f"{name}: expected {hint.__name__}, got {value!r}") from None
-        if hint is int and isinstance(value, float) and value != number:
-            raise ConfigError(f"{name}: expected an integer, got {value!r}")
-        return number
-    if hint is str:
-        return str(value)
-    if origin is tuple:
-        items = json.loads(value) if isinstance(value, str) else value
-        return tuple(float(v) for v in items)
-    if origin is list:  # data sources
-        items = json.loads(value) if isinstance(value, str) else value
-        return [DataSource(**item) if isinstance(item, dict) else item for item in items]
-    return value
-
-
-def read_preset(path: str | Path) -> dict:
-    """A YAML preset's mapping of keys to values."""
-    try:
-        values = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
-    except (OSError, yaml.YAMLError) as error:
-        raise ConfigError(f"cannot read {path}: {error}") from None
-    if not isinstance(values, dict):
-        raise ConfigError(f"{path}: a preset is a mapping of keys to values, got {type(values).__name__}")
-    return values
-
-
-def parse_overrides(overrides: list[str]) -> dict[str, str]:
-    """``key=value`` arguments as a mapping (values still text; :func:`load_config` types them)."""
-    values = {}
-    for override in overrides:
-        key, sep, value = override.partition("=")
-        if not sep:
-            raise ConfigError(f"override {override!r} is not key=value")
-        values[key.strip()] = value
-    return values
-
-
 def load_config(path: str | Path | None, overrides: list[str] = (), schema: type = TrainConfig):
-    """A preset file (or the defaults) with ``key=value`` overrides applied, as an instance of ``schema`` (a
-    dataclass with a ``check`` method); unknown keys raise."""
-    values = {**(read_preset(path) if path is not None else {}), **parse_overrides(overrides)}
-    hints = typing.get_type_hints(schema)
-    known = {f.name for f in dataclasses.fields(schema)}
-    unknown = sorted(set(values) - known)
-    if unknown:
-        raise ConfigError(f"unknown keys {unknown}; known keys: {', '.join(sorted(known))}")
-    return schema(**{k: _coerce(k, v, hints[k]) for k, v in values.items()}).check()
+    """A training preset (or the defaults) with ``key=value`` overrides, as a checked ``schema`` (see
+    :func:`allseeing.config.load_config`)."""
+    return typed_config.load_config(path, list(overrides), schema)
 
 
 @dataclass
