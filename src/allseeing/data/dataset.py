@@ -17,25 +17,42 @@ import os
 import random
 from array import array
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from itertools import pairwise
 from pathlib import Path
+from typing import Any, Protocol
 
 import numpy as np
 import torch
+from PIL import Image, ImageOps
 from tqdm import tqdm
 
 from allseeing.data.check import ImageCache, check_record
 from allseeing.data.image import load_image
-from allseeing.data.manifest import is_json_lines
-from allseeing.data.templates import turns_from_llava
+from allseeing.data.manifest import DataSource, is_json_lines
+from allseeing.data.templates import Turn, turns_from_llava
 from allseeing.data.tokenize import ENCODING_RULE, IGNORE_INDEX, Encoded, SampleTooLongError
 from allseeing.rec.flip import flip_text
 
 
 class DataError(ValueError):
     """Training data that cannot be used (too many bad records, unreadable manifests)."""
+
+
+class Encoder(Protocol):
+    """What the data layer needs of a processor (``allseeing.model.processor.Processor`` is one): its tokenizer
+    (a fast tokenizer, whose serialised form keys the cached index), its settings (a dataclass), and the
+    conversation encoder."""
+
+    tokenizer: Any
+    config: Any
+
+    def encode(self, turns: Sequence[Turn], max_length: int | None = None, policy: str = "drop") -> Encoded: ...
+
+
+RecordEncoder = Callable[[dict], Encoded]  # a manifest record -> its ids and labels
+PixelEncoder = Callable[[list[Image.Image]], torch.Tensor]  # images -> the tower's pixel values
 
 
 @dataclass
@@ -89,15 +106,15 @@ def _fingerprint(path: Path) -> str:
 
 
 def prepare(
-    sources: Sequence,
-    encode_record,
+    sources: Sequence[DataSource],
+    encode_record: RecordEncoder,
     cache: str | Path,
     max_bad_fraction: float,
     progress: bool = True,
     index_key: str | None = None,
     workers: int = 0,
 ) -> Prepared:
-    """Validate, measure and index every record of ``sources`` (``DataSource``s).
+    """Validate, measure and index every record of ``sources``.
 
     Args:
         encode_record: record -> :class:`Encoded` (raises :class:`SampleTooLongError` or ValueError when unusable).
@@ -189,7 +206,9 @@ class _SourceIndex:
 RANGE_BYTES = 4 << 20  # the work of one indexing task: about 10,000 records of a synthetic manifest
 
 
-def _index_sources(sources: list[tuple[str, str]], encode_record, workers: int, progress: bool) -> list[_SourceIndex]:
+def _index_sources(
+    sources: list[tuple[str, str]], encode_record: RecordEncoder, workers: int, progress: bool
+) -> list[_SourceIndex]:
     """The index of each (JSONL path, image root), its byte ranges checked in ``workers`` processes.
 
     The ranges go through a DataLoader (no batching, results in order), which forks workers that inherit
@@ -213,7 +232,7 @@ def _index_sources(sources: list[tuple[str, str]], encode_record, workers: int, 
     return [_SourceIndex.join(found) for found in parts]
 
 
-def _unchanged(part):
+def _unchanged(part: _SourceIndex) -> _SourceIndex:
     return part
 
 
@@ -233,7 +252,7 @@ def _ranges(path: str) -> list[tuple[int, int]]:
 class _RangeIndexer(torch.utils.data.Dataset):
     """Item i: the index of the i-th byte range (records checked and tokenised)."""
 
-    def __init__(self, ranges: list[tuple[int, str, str, int, int]], encode_record) -> None:
+    def __init__(self, ranges: list[tuple[int, str, str, int, int]], encode_record: RecordEncoder) -> None:
         self.ranges = ranges
         self.encode_record = encode_record
         self.images: dict[str, ImageCache] = {}
@@ -274,7 +293,7 @@ class _RangeIndexer(torch.utils.data.Dataset):
         )
 
 
-def _problem(line: bytes, images: ImageCache, encode_record) -> str | tuple[Encoded, bool]:
+def _problem(line: bytes, images: ImageCache, encode_record: RecordEncoder) -> str | tuple[Encoded, bool]:
     """The reason a record is unusable, or its encoding and whether it has an image."""
     try:
         record = json.loads(line)
@@ -295,7 +314,12 @@ class SampleDataset(torch.utils.data.Dataset):
     """Samples by (epoch, index): the record, optionally mirrored, tokenised, with its image's pixels."""
 
     def __init__(
-        self, prepared: Prepared, encode_record, pixel_values, flip_probability: float = 0.0, seed: int = 0
+        self,
+        prepared: Prepared,
+        encode_record: RecordEncoder,
+        pixel_values: PixelEncoder,
+        flip_probability: float = 0.0,
+        seed: int = 0,
     ) -> None:
         self.prepared = prepared
         self.encode_record = encode_record
@@ -322,15 +346,13 @@ class SampleDataset(torch.utils.data.Dataset):
         return {"input_ids": encoded.input_ids, "labels": encoded.labels, "image": image}
 
 
-def mirror(record: dict, image) -> tuple[dict, object]:
+def mirror(record: dict, image: Image.Image) -> tuple[dict, Image.Image]:
     """The sample for the horizontally flipped image: every turn's boxes flipped and left/right words swapped."""
-    from PIL import ImageOps
-
     turns = [{**turn, "value": flip_text(turn["value"], image.size)} for turn in record["conversations"]]
     return {**record, "conversations": turns}, ImageOps.mirror(image)
 
 
-def collate(samples: list[dict], pad_id: int, pixel_values) -> dict:
+def collate(samples: list[dict], pad_id: int, pixel_values: PixelEncoder) -> dict:
     """Right-padded ids and labels, the attention mask, and the pixels of the samples that have an image."""
     width = max(len(s["input_ids"]) for s in samples)
     input_ids = torch.full((len(samples), width), pad_id, dtype=torch.long)
@@ -348,7 +370,7 @@ def collate(samples: list[dict], pad_id: int, pixel_values) -> dict:
     return batch
 
 
-def encoder_key(processor, policy: str) -> str:
+def encoder_key(processor: Encoder, policy: str) -> str:
     """What a record's encoded length depends on: the tokenizer, the template, the image tokens, the length limit
     and policy, and the tokenisation rule (the key of :func:`prepare`'s cached index)."""
     settings = json.dumps(
@@ -358,7 +380,7 @@ def encoder_key(processor, policy: str) -> str:
     return hashlib.sha1(settings.encode()).hexdigest()
 
 
-def encoder_for(processor, max_length: int, policy: str):
+def encoder_for(processor: Encoder, max_length: int, policy: str) -> RecordEncoder:
     """record -> Encoded with the processor's template and tokenizer (the one used for lengths and training)."""
 
     def encode_record(record: dict) -> Encoded:

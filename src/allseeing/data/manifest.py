@@ -5,7 +5,19 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
+
+
+@dataclass
+class DataSource:
+    """One manifest: LLaVA JSON or JSONL, the folder its images are relative to, and its share of the mix."""
+
+    path: str
+    image_root: str = "."
+    # Samples drawn per epoch, as a multiple of the manifest's size. 0 trains on none of it, but a fresh model's
+    # tokenizer still learns its text: a curriculum's first stage lists the later stages' tasks at 0.
+    ratio: float = 1.0
 
 
 class ManifestError(ValueError):

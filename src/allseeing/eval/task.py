@@ -15,11 +15,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
+from allseeing.eval.errors import EvalError
+
 PROTOCOLS = ("official", "fixed")
-
-
-class EvalError(ValueError):
-    """A question or prediction file that cannot be scored as it is (named, with the record and the problem)."""
 
 
 @dataclass(frozen=True)

