@@ -48,3 +48,6 @@ def test_prompts_longer_than_the_context_are_refused(tiny_model):
     near = Request(None, (("word " * 200, None),))
     with pytest.raises(ValueError, match="plus max_new_tokens 600 exceeds the context of 1024"):
         generate(model, processor, [near], DecodingConfig(max_new_tokens=600))
+    # Evaluation's budget policy: answer in what the context leaves.
+    (fitted,) = generate(model, processor, [near], DecodingConfig(max_new_tokens=600), fit_context=True)
+    assert fitted.new_tokens <= 1024 - fitted.prompt_tokens

@@ -217,17 +217,12 @@ def _answer(ranks: bool, model, processor, batch: list[Ask], image_root: Path, d
                 }
             )
         return records
-    longest = max(len(processor.prompt_ids(ask.turns)) for ask in batch)
-    budget = min(decoding.max_new_tokens, processor.config.max_length - longest)
-    if budget <= 0:
-        raise EvalError(
-            f"a prompt of {longest} tokens leaves no room to answer in a context of {processor.config.max_length}"
-        )
     generations = generate(
         model,
         processor,
         [Request(image, ask.turns) for ask, image in zip(batch, images, strict=True)],
-        DecodingConfig(**{**asdict(decoding), "max_new_tokens": budget}),
+        decoding,
+        fit_context=True,
     )
     return [
         {"question_id": ask.question_id, "prompt": prompt, "text": generation.text}

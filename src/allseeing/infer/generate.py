@@ -53,16 +53,23 @@ def generate(
     decoding: DecodingConfig = DecodingConfig(),
     progress: bool = False,
     streamer: BaseStreamer | None = None,
+    fit_context: bool = False,
 ) -> list[Generation]:
-    """Answer every request; results are in request order. A ``streamer`` receives the tokens of one request."""
+    """Answer every request; results are in request order. A ``streamer`` receives the tokens of one request.
+
+    ``max_new_tokens`` must fit the context after each prompt; with ``fit_context`` a batch whose longest prompt
+    leaves less room answers in what is left (evaluation gives each task a budget, capped by the model's context).
+    """
     if streamer is not None and len(requests) != 1:
         raise ValueError(f"a streamer follows exactly one request, got {len(requests)}")
     prompts = [processor.prompt_ids(request.turns) for request in requests]
+    context = processor.config.max_length
     for ids in prompts:
-        if len(ids) + decoding.max_new_tokens > processor.config.max_length:
+        room = context - len(ids)
+        if room <= 0 or (decoding.max_new_tokens > room and not fit_context):
             raise ValueError(
                 f"a prompt of {len(ids)} tokens plus max_new_tokens {decoding.max_new_tokens} exceeds the context "
-                f"of {processor.config.max_length}"
+                f"of {context}"
             )
     order = sorted(range(len(requests)), key=lambda i: len(prompts[i]))
     results: list[Generation | None] = [None] * len(requests)
@@ -101,6 +108,8 @@ def _run(
     streamer: BaseStreamer | None,
 ) -> list[Generation]:
     """Generate for the requests at ``group`` (all with images or all without) in one left-padded batch."""
+    # At most what the context leaves after the group's longest prompt (generate checked that it is above 0).
+    budget = min(decoding.max_new_tokens, processor.config.max_length - max(len(prompts[i]) for i in group))
     input_ids, attention_mask = processor.left_pad([prompts[i] for i in group])
     inputs = {"input_ids": input_ids.to(device), "attention_mask": attention_mask.to(device)}
     if requests[group[0]].image is not None:
@@ -109,7 +118,7 @@ def _run(
     sampling = {"temperature": decoding.temperature, "top_p": decoding.top_p} if decoding.do_sample else {}
     output = model.generate(
         **inputs,
-        max_new_tokens=decoding.max_new_tokens,
+        max_new_tokens=budget,
         do_sample=decoding.do_sample,
         pad_token_id=processor.pad_id,
         eos_token_id=processor.special.eos,
