@@ -13,9 +13,10 @@ from allseeing.serve.sessions import SessionStore
 
 
 @contextmanager
-def running_demo(model, processor, max_new_tokens=12, max_upload_bytes=2**20, samples=2):
+def running_demo(model, processor, max_new_tokens=12, max_upload_bytes=2**20, samples=2, host="127.0.0.1", **options):
+    """``options`` go to DemoServer (time-outs, connection limit)."""
     store = SessionStore(model, processor, DecodingConfig(max_new_tokens=max_new_tokens))
-    server = DemoServer(("127.0.0.1", 0), DemoApp(store, sample_images(samples), max_upload_bytes))
+    server = DemoServer((host, 0), DemoApp(store, sample_images(samples), max_upload_bytes), **options)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
@@ -26,11 +27,11 @@ def running_demo(model, processor, max_new_tokens=12, max_upload_bytes=2**20, sa
         thread.join()
 
 
-def request(server, path, body=None, json_body=None):
+def request(server, path, body=None, json_body=None, method=None, headers=None):
     """(status, raw response bytes) of a GET (no body) or POST."""
     data = json.dumps(json_body).encode() if json_body is not None else body
-    method = "GET" if data is None and not path.startswith("/api/session") else "POST"
-    req = urllib.request.Request(server.url.rstrip("/") + path, data=data, method=method)
+    method = method or ("GET" if data is None and not path.startswith("/api/session") else "POST")
+    req = urllib.request.Request(server.url.rstrip("/") + path, data=data, method=method, headers=headers or {})
     try:
         with urllib.request.urlopen(req, timeout=120) as response:
             return response.status, response.read()

@@ -5,9 +5,10 @@ from PIL import Image
 
 from allseeing.assets import EXAMPLE_IMAGE, EXAMPLE_REC
 from allseeing.data.templates import GROUNDING_SUFFIX, SCENE_GRAPH_SUFFIX
-from allseeing.rec.graph import SceneGraph
+from allseeing.rec import boxes as box_frames
+from allseeing.rec.graph import SceneGraph, hex_color
 from allseeing.rec.parse import parse
-from allseeing.serve.views import answer_view, caption_segments, instruction, region_reference
+from allseeing.serve.views import answer_view, bounded, caption_segments, instruction, region_reference
 
 
 def test_modes_append_upstreams_control_suffixes_once():
@@ -55,7 +56,18 @@ def test_an_answer_view_has_overlay_relations_and_graph():
         f"{graph.objects[r.subject].name} #{r.subject} {r.predicate} {graph.objects[r.object].name} #{r.object}"
         for r in graph.relations
     ]
+    assert [(r["subject"], r["object"]) for r in view["relations"]] == [(r.subject, r.object) for r in graph.relations]
     assert view["scene_graph"] == graph.to_json()
+    # Every object with its pixel box on the image, for the page to draw and highlight.
+    assert view["objects"] == [
+        {
+            "id": o.id,
+            "label": o.label,
+            "color": hex_color(o.id),
+            "box": [round(v, 1) for v in box_frames.drawable(o.box, image.size)],
+        }
+        for o in graph.objects
+    ]
     assert view["scene_graph_svg"].count('class="node"') == len(graph.objects)
     assert view["scene_graph_svg"].count('class="edge"') == len(graph.relations)
     assert view["errors"] == []
@@ -67,3 +79,10 @@ def test_unparseable_output_gives_diagnostics_and_no_pictures():
     assert view["overlay"] is None and view["scene_graph_svg"] is None and view["relations"] == []
     assert view["errors"] and all(set(e) == {"message", "offset"} for e in view["errors"])
     assert view["segments"] == [{"text": document.caption}]
+
+
+def test_images_are_bounded_by_their_longer_side():
+    small = Image.new("RGB", (300, 200))
+    assert bounded(small, 300) is small
+    assert bounded(Image.new("RGB", (3000, 1000)), 1024).size == (1024, 341)
+    assert bounded(Image.new("RGB", (10, 5000)), 1024).size == (2, 1024)
