@@ -96,6 +96,13 @@ def image_first(text: str) -> str:
     return f"{tags.IMAGE}\n{text.replace(tags.IMAGE, '').strip()}".strip()
 
 
+def image_question(text: str) -> str:
+    """The first user turn of a question about an image, as upstream's evaluation loaders and data write it:
+    ``<image>\n`` + the text as it is; a text that already holds the marker gets it in front instead
+    (:func:`image_first`)."""
+    return image_first(text) if tags.IMAGE in text else f"{tags.IMAGE}\n{text}"
+
+
 def turns_from_llava(conversations: list[dict], open_last: bool = False) -> list[Turn]:
     """LLaVA ``conversations`` (human/gpt alternating, from a human turn) as (user, reply) turns.
 

@@ -15,7 +15,7 @@ from allseeing.data.synth.relations import PREDICATES, Relation, holding, salien
 from allseeing.data.synth.scenes import Triplet
 from allseeing.data.synth.tasks import false_predicates, pair_question
 from allseeing.data.synth.world import COLOURS, SHAPES, Scene
-from allseeing.rec import tags
+from allseeing.data.templates import image_question
 from allseeing.rec.write import box_list
 
 ALL_NAMES = tuple(f"{colour} {shape}" for colour in COLOURS for shape in SHAPES)
@@ -197,7 +197,7 @@ def vcr(test: EvalScene, rng: random.Random) -> list[dict]:
     wrong = rng.sample(false_predicates(scene, relation.subject, relation.object), 3)
     question = pair_question(lang.RELATION_QUESTION, scene, relation, subject, obj)
     options, letter = lang.shuffled_options(rng, relation.predicate, wrong)
-    first_turn = {"from": "human", "value": f"{tags.IMAGE}\n{lang.options_text(question, options)}"}
+    first_turn = {"from": "human", "value": image_question(lang.options_text(question, options))}
     reasons = [lang.RATIONALES[p].format(s=subject, o=obj) for p in [relation.predicate, *wrong]]
     reason_options, reason_letter = lang.shuffled_options(rng, reasons[0], reasons[1:])
     base = {"image": test.image}

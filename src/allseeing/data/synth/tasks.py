@@ -12,7 +12,7 @@ from collections.abc import Callable
 from allseeing.data.synth import language as lang
 from allseeing.data.synth.relations import PREDICATES, SPECIFIC, Relation, holding, salient_relations
 from allseeing.data.synth.world import Scene
-from allseeing.rec import tags
+from allseeing.data.templates import image_question
 from allseeing.rec.graph import SceneGraph, SceneObject, SceneRelation
 from allseeing.rec.write import box_list, object_mention
 
@@ -24,7 +24,7 @@ def llava_sample(sample_id: str, image: str, turns: Turns) -> dict:
     """``{"id", "image", "conversations"}`` with ``<image>`` leading the first human turn."""
     conversations = []
     for index, (question, answer) in enumerate(turns):
-        value = f"{tags.IMAGE}\n{question}" if index == 0 else question
+        value = image_question(question) if index == 0 else question
         conversations += [{"from": "human", "value": value}, {"from": "gpt", "value": answer}]
     return {"id": sample_id, "image": image, "conversations": conversations}
 

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from allseeing.data.templates import image_first
+from allseeing.data.templates import image_question
 from allseeing.eval.task import Ask, key, require
-from allseeing.rec import tags
 
 
 def single_turn_asks(questions: list[dict], path: Path) -> list[Ask]:
@@ -15,8 +14,7 @@ def single_turn_asks(questions: list[dict], path: Path) -> list[Ask]:
     asks = []
     for question in questions:
         require(question, ("question_id", "image", "text"), path)
-        text = question["text"]
-        turn = image_first(text) if tags.IMAGE in text else f"{tags.IMAGE}\n{text}"
+        turn = image_question(question["text"])
         asks.append(Ask(key(question["question_id"]), question["image"], ((turn, None),)))
     return asks
 
