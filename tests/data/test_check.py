@@ -105,3 +105,11 @@ def test_an_empty_manifest_says_so(tmp_path, capsys):
         path.write_text("\n  \n")
         assert main(["data", "check", str(path), "--image-root", str(tmp_path)]) == 1
         assert capsys.readouterr().err == f"allseeing data: error: {path}: empty file, no samples\n"
+
+
+def test_an_image_that_training_would_refuse_is_a_problem_here(tmp_path, capsys):
+    Image.new("RGB", (4000, 100)).save(tmp_path / "strip.png")
+    path = write(tmp_path, [sample(image="strip.png")])
+    assert main(["data", "check", str(path), "--image-root", str(tmp_path)]) == 1
+    report = json.loads(capsys.readouterr().out)["manifests"][str(path)]
+    assert "sides differ by more than 32 times" in report["examples"][0]

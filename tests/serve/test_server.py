@@ -318,7 +318,8 @@ def test_host_and_origin_must_name_this_server(tiny_model):
         port = server.server_address[1]
         for host in (f"127.0.0.1:{port}", f"localhost:{port}", f"[::1]:{port}", f"LOCALHOST:{port}"):
             assert request(server, "/api/config", headers={"Host": host})[0] == 200, host
-        for host in (f"evil.example:{port}", f"127.0.0.1:{port + 1}", "127.0.0.1", f"{socket.gethostname()}:{port}"):
+        assert request(server, "/api/config", headers={"Host": f"127.0.0.1:{port + 1}"})[0] == 200  # forwarded
+        for host in (f"evil.example:{port}", f"192.0.2.7:{port}", f"{socket.gethostname()}:{port}"):
             status, body = request(server, "/api/config", headers={"Host": host})
             assert status == 403 and "is not this demo's address" in json.loads(body)["error"], host
         assert request(server, "/", method="HEAD", headers={"Host": f"evil.example:{port}"}) == (403, b"")
@@ -332,7 +333,8 @@ def test_host_and_origin_must_name_this_server(tiny_model):
 def test_which_hosts_a_bound_address_answers_to():
     loopback = AddressCheck("127.0.0.1", 7860)
     assert loopback.host("127.0.0.1:7860") and loopback.host("localhost:7860") and loopback.host("[::1]:7860")
-    assert not loopback.host("192.168.1.5:7860") and not loopback.host("localhost:80") and not loopback.host("a:b")
+    assert not loopback.host("192.168.1.5:7860") and not loopback.host("a:b")
+    assert loopback.host("localhost:9000")  # a forwarded port (ssh -L 9000:localhost:7860)
     lan = AddressCheck("192.168.1.5", 80)
     assert lan.host("192.168.1.5") and lan.host("localhost") and not lan.host("192.168.1.6")
     named = AddressCheck("demo.lan", 8000)
@@ -341,7 +343,11 @@ def test_which_hosts_a_bound_address_answers_to():
     assert everywhere.host("10.1.2.3:7860") and everywhere.host("[fe80::1]:7860") and everywhere.host("localhost:7860")
     assert everywhere.host(f"{socket.gethostname()}:7860")
     assert not everywhere.host("evil.example:7860") and not everywhere.host("10.1.2.3:7861")
-    assert everywhere.origin("http://10.1.2.3:7860") and not everywhere.origin("http://evil.example:7860")
+    assert everywhere.origin("http://10.1.2.3:7860", "10.1.2.3:7860")
+    assert not everywhere.origin("http://evil.example:7860", "evil.example:7860")
+    # A page at another address this server would answer to is still another site.
+    assert not everywhere.origin("http://203.0.113.9:7860", "10.1.2.3:7860")
+    assert not everywhere.origin("http://[2001:db8::66]:7860", "10.1.2.3:7860")
 
 
 def test_head_is_answered_like_get(tiny_model):

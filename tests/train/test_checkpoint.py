@@ -93,6 +93,12 @@ def test_the_first_save_after_passing_over_a_damaged_checkpoint_replaces_it(tmp_
     assert [p.name for p in completed(tmp_path)] == ["checkpoint-3", "checkpoint-4"]
 
 
+def test_a_save_leaves_later_intact_checkpoints_alone(tmp_path):
+    saved(tmp_path, 6)
+    saved(tmp_path, 2, keep=5)  # a fresh run started by mistake in a used folder
+    assert [p.name for p in completed(tmp_path)] == ["checkpoint-2", "checkpoint-6"]
+
+
 def test_a_resumed_log_keeps_the_steps_up_to_its_checkpoint(tmp_path):
     log = tmp_path / "log.jsonl"
     entries = [{"step": step, "loss": 1 / step} for step in range(1, 7)] + [{"step": 6, "heldout": {}}]
@@ -115,4 +121,4 @@ def test_a_run_starts_from_the_newest_whole_checkpoint_with_one_warning(tmp_path
     assert starting_point(tmp_path, resume=True, main_process=False) == tmp_path / "checkpoint-3"
     assert capsys.readouterr().err == ""  # the other processes of a torchrun run say nothing
     assert starting_point(tmp_path, resume=False) is None
-    assert (tmp_path / "log.jsonl").read_text() == ""  # a fresh run in a used folder starts a fresh log
+    assert len((tmp_path / "log.jsonl").read_text().splitlines()) == 3  # a run that does not resume touches nothing

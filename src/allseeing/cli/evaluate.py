@@ -80,7 +80,7 @@ def register(verbs: argparse._SubParsersAction) -> None:
 
 
 def run_predict(args: argparse.Namespace) -> int:
-    from allseeing.eval.predict import predict
+    from allseeing.eval.predict import predict, shard_info
 
     summary = predict(
         args.task,
@@ -94,7 +94,8 @@ def run_predict(args: argparse.Namespace) -> int:
         limit=args.limit,
         progress=sys.stderr.isatty(),
     )
-    print_json(summary)
+    if shard_info()[0] == 0:  # under torchrun, one document: rank 0's, after it merged the shards
+        print_json(summary)
     return 0
 
 

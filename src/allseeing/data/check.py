@@ -16,6 +16,7 @@ from pathlib import Path
 from PIL import Image, UnidentifiedImageError
 from tqdm import tqdm
 
+from allseeing.data.image import size_problem
 from allseeing.data.manifest import ManifestError, iter_records
 from allseeing.rec import tags
 from allseeing.rec.parse import ReCParseError, parse
@@ -65,8 +66,9 @@ class ImageCache:
             path = self.root / relative
             try:
                 with Image.open(path) as image:
+                    # The limits load_image applies: a sample that passes here must load in training.
+                    self.seen[relative] = size_problem(str(path), *image.size)
                     image.verify()
-                self.seen[relative] = None
             except FileNotFoundError:
                 self.seen[relative] = f"image {path} does not exist"
             except (OSError, UnidentifiedImageError) as error:

@@ -22,7 +22,7 @@ if TYPE_CHECKING:
 CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
 CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
 MAX_PIXELS = 50_000_000
-# A 30000x1 strip padded to a square is 2.7 GB: beyond this ratio an image is refused (the model would see a line).
+# Beyond this ratio an image is refused: padded to a square and resized, it leaves the model a line of pixels.
 MAX_ASPECT = 32
 # The longest side padded as it is. Longer images are first shrunk by an integer factor (a box filter), so that the
 # padded square stays under 50 MB; up to this side the pixels are exactly upstream's pad-then-resize.
@@ -42,6 +42,18 @@ def pad_colour(mean: tuple[float, ...] = CLIP_MEAN) -> tuple[int, int, int]:
     return tuple(int(m * 255) for m in mean)
 
 
+def size_problem(name: str, width: int, height: int, max_pixels: int = MAX_PIXELS) -> str | None:
+    """Why an image of this size cannot be used (too many pixels, or a strip), or None; read before decoding."""
+    if width * height > max_pixels:
+        return f"image {name} is {width}x{height} = {width * height:,} pixels, over the limit {max_pixels:,}"
+    if max(width, height) > MAX_ASPECT * min(width, height):
+        return (
+            f"image {name} is {width}x{height}: its sides differ by more than {MAX_ASPECT} times "
+            f"(padded to a square, the model would see a line)"
+        )
+    return None
+
+
 def load_image(path: str | Path, max_pixels: int = MAX_PIXELS, transparency: str = "white") -> Image.Image:
     """Open an image as RGB (grayscale, RGBA, CMYK, palette are converted; ``transparency`` as in :func:`to_rgb`),
     refusing huge ones before decoding."""
@@ -59,16 +71,9 @@ def image_from_bytes(data: bytes, name: str, max_pixels: int = MAX_PIXELS) -> Im
 def _decode(source: str | Path | BinaryIO, name: str, max_pixels: int, transparency: str) -> Image.Image:
     try:
         with Image.open(source) as image:
-            width, height = image.size
-            if width * height > max_pixels:
-                raise ImageError(
-                    f"image {name} is {width}x{height} = {width * height:,} pixels, over the limit {max_pixels:,}"
-                )
-            if max(width, height) > MAX_ASPECT * min(width, height):
-                raise ImageError(
-                    f"image {name} is {width}x{height}: its sides differ by more than {MAX_ASPECT} times "
-                    f"(padded to a square, the model would see a line)"
-                )
+            problem = size_problem(name, *image.size, max_pixels)
+            if problem:
+                raise ImageError(problem)
             image.load()
             return to_rgb(image, transparency)
     except FileNotFoundError:

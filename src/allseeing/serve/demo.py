@@ -316,7 +316,7 @@ class Handler(BaseHTTPRequestHandler):
         problem = None
         if host is not None and not self.server.addresses.host(host):
             problem = f"Host {host!r}"
-        elif origin is not None and not self.server.addresses.origin(origin):
+        elif origin is not None and not self.server.addresses.origin(origin, host):
             problem = f"Origin {origin!r}"
         if problem is None:
             return True
@@ -421,6 +421,8 @@ class Handler(BaseHTTPRequestHandler):
         self._send(status, content, "application/json; charset=utf-8", head)
 
     def _send(self, status: HTTPStatus, content: bytes, kind: str, head: bool = False) -> None:
+        # The request is read: the answer gets the idle time-out, not what the request's deadline left.
+        self.connection.settimeout(self.server.idle_timeout)
         self.send_response(status)
         self.send_header("Content-Type", kind)
         self.send_header("Content-Length", str(len(content)))
@@ -437,9 +439,10 @@ class Handler(BaseHTTPRequestHandler):
 
 class AddressCheck:
     """Which Host and Origin headers name a demo bound to ``bound_host``:``port``: a loopback name (localhost,
-    127.0.0.1, [::1]) or the bound host itself, with the bound port; bound to every interface (0.0.0.0, ::), any
-    address written as a number and this machine's name, never another name (a name is what DNS rebinding
-    needs)."""
+    127.0.0.1, [::1]) on any port (a forwarded one), or the bound host itself with the bound port; bound to every
+    interface (0.0.0.0, ::), also any address written as a number and this machine's name, never another name (a
+    name is what DNS rebinding needs). An Origin must also be the request's own Host: another site's page is
+    refused even at an address this server answers to."""
 
     def __init__(self, bound_host: str, port: int) -> None:
         self.port = port
@@ -454,7 +457,11 @@ class AddressCheck:
             name, port = parts.hostname, parts.port or 80
         except ValueError:
             return False
-        if name is None or port != self.port:
+        if name is None:
+            return False
+        if name.rstrip(".") in LOOPBACK:
+            return True  # on any port: a forwarded port (ssh -L 9000:localhost:7860) arrives as localhost:9000
+        if port != self.port:
             return False
         if name.rstrip(".") in self.names:
             return True
@@ -466,13 +473,17 @@ class AddressCheck:
             return False
         return True
 
-    def origin(self, value: str) -> bool:
-        """Whether an Origin header (``http://name[:port]``) is this server's page."""
+    def origin(self, value: str, host: str | None) -> bool:
+        """Whether an Origin header (``http://name[:port]``) is this server's page: the same name and port as the
+        request's Host (a page at another address, even one this server would answer to, is another site)."""
         try:
             parts = urlsplit(value.strip())
+            origin = (parts.hostname, parts.port or 80)
+            target = urlsplit("//" + host.strip()) if host is not None else None
+            same = target is not None and origin == (target.hostname, target.port or 80)
         except ValueError:
             return False
-        return parts.scheme == "http" and not parts.path.strip("/") and self.host(parts.netloc)
+        return parts.scheme == "http" and not parts.path.strip("/") and same and self.host(parts.netloc)
 
 
 class DemoServer(ThreadingHTTPServer):

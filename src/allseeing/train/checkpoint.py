@@ -83,9 +83,9 @@ def save(
         write_manifest(partial)
 
     final = write_atomically(folder / f"{PREFIX}{step}", write)
-    # Later checkpoints are damaged ones that the resume leading here passed over: this run replaces them (kept,
-    # they would count among the ``keep`` newest and could push out the intact ones).
-    for later in [p for p in completed(folder) if step_of(p) > step]:
+    # A later checkpoint that is damaged is one the resume leading here passed over: this run replaces it (kept, it
+    # would count among the ``keep`` newest and could push out the intact ones). An intact one is left alone.
+    for later in [p for p in completed(folder) if step_of(p) > step and damage(p) is not None]:
         shutil.rmtree(later)
     for old in completed(folder)[:-keep] if keep > 0 else []:
         shutil.rmtree(old)
@@ -202,9 +202,12 @@ def _logged_step(line: str) -> float:
 
 
 def starting_point(output: Path, resume: bool, main_process: bool = True) -> Path | None:
-    """The checkpoint a run continues from (:func:`resume_point`; None: from the start); the main process warns on
-    stderr of damaged checkpoints passed over and trims the run's ``log.jsonl`` to that step (:func:`trim_log`)."""
-    resumed, warning = resume_point(output) if resume else (None, None)
+    """The checkpoint a run continues from (:func:`resume_point`; None: from the start). When resuming, the main
+    process warns on stderr of damaged checkpoints passed over and trims the run's ``log.jsonl`` to that step
+    (:func:`trim_log`); a run that does not resume touches nothing of what the folder holds."""
+    if not resume:
+        return None
+    resumed, warning = resume_point(output)
     if main_process:
         if warning:
             print(f"warning: {warning}", file=sys.stderr, flush=True)
