@@ -70,7 +70,7 @@ def register(verbs: argparse._SubParsersAction) -> None:
         "run",
         parents=[common],
         help="predict and score the tasks of a suite; write report.md and report.json",
-        description="Read a suite (YAML: model, image_root, out, tasks: [{task, questions, protocol, ...}]), "
+        description="Read a suite (YAML: model, image_root, out, protocols, tasks: [{name, task, questions, ...}]), "
         "predict every task (resuming), score it, and write report.json and report.md into the suite's out folder.",
     )
     p.add_argument("--suite", required=True, help="suite file, e.g. configs/eval/synth.yaml")
