@@ -67,3 +67,24 @@ def test_the_shipped_suite_reads_and_a_bad_suite_says_where(tmp_path):
     twice = "  - {name: a, task: crpe, questions: q.jsonl}\n" * 2
     with pytest.raises(ConfigError, match=r"names \['a'\] are used twice"):
         Suite.read(write(tmp_path, base + twice))
+
+
+@dataclass
+class Strict:
+    count: int = 1
+    pair: tuple[float, float] = (0.0, 1.0)
+    text: str = "a"
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("pair: [0.9]", r"pair: expected 2 values, got 1"),
+        ("text: null", r"text: expected text, got None"),
+        ("count: true", r"count: expected int, got True"),
+    ],
+)
+def test_values_are_held_to_their_types(tmp_path, text, message):
+    with pytest.raises(ConfigError, match=message):
+        load_config(write(tmp_path, text), [], Strict)
+    assert load_config(None, ["pair=[0.5, 2]"], Strict).pair == (0.5, 2.0)

@@ -59,7 +59,7 @@ def from_mapping(values: object, schema: type, where: str = ""):
         raise ConfigError(f"{where or 'the configuration'}: expected a mapping of keys, got {values!r}")
     fields = {f.name: f for f in dataclasses.fields(schema)}
     prefix = f"{where}." if where else ""
-    unknown = sorted(set(values) - set(fields))
+    unknown = sorted(map(str, set(values) - set(fields)))
     if unknown:
         known = ", ".join(sorted(fields))
         raise ConfigError(f"{where + ': ' if where else ''}unknown keys {unknown}; known keys: {known}")
@@ -93,6 +93,8 @@ def _coerce(name: str, value: object, hint: object) -> object:
             return value.lower() in ("true", "1", "yes")
         raise ConfigError(f"{name}: expected true or false, got {value!r}")
     if hint in (int, float):
+        if isinstance(value, bool):  # a YAML true is an int to Python, not a number to a reader
+            raise ConfigError(f"{name}: expected {hint.__name__}, got {value!r}")
         try:
             number = hint(value)
         except (TypeError, ValueError):
@@ -101,13 +103,22 @@ def _coerce(name: str, value: object, hint: object) -> object:
             raise ConfigError(f"{name}: expected an integer, got {value!r}")
         return number
     if hint is str:
-        if isinstance(value, dict | list):
+        if value is None or isinstance(value, dict | list):
             raise ConfigError(f"{name}: expected text, got {value!r}")
         return str(value)
     if origin in (list, tuple):
         items = _items(name, value)
-        (item_hint, *_) = typing.get_args(hint) or (object,)
-        coerced = [_coerce(f"{name}[{index}]", item, item_hint) for index, item in enumerate(items)]
+        args = typing.get_args(hint) or (object,)
+        if origin is tuple and Ellipsis not in args:
+            if len(items) != len(args):
+                raise ConfigError(f"{name}: expected {len(args)} values, got {len(items)}")
+            hints = list(args)
+        else:  # list[X] or tuple[X, ...]
+            hints = [args[0]] * len(items)
+        coerced = [
+            _coerce(f"{name}[{i}]", item, item_hint)
+            for i, (item, item_hint) in enumerate(zip(items, hints, strict=True))
+        ]
         return coerced if origin is list else tuple(coerced)
     return value
 
