@@ -68,6 +68,9 @@ def _plain_segments(turns: list[Turn]) -> list[Segment]:
     return [*segments, (Part.REPLY, f"{caption}\n")] if caption is not None else segments
 
 
+# The letters of multiple-choice options, written "A. option" one per line (CRPE, VCR).
+OPTION_LETTERS = "ABCDEFGH"
+
 # The instruction chooses the kind of answer: upstream's demo (``app.py``) documents these two suffixes
 # (docs/upstream.md, "Conversation templates").
 GROUNDING_SUFFIX = "Answer the question with grounding."

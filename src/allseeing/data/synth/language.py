@@ -11,12 +11,12 @@ from collections import Counter
 from itertools import pairwise
 
 from allseeing.data.synth.world import Item, Scene
-from allseeing.data.templates import GROUNDING_SUFFIX, SCENE_GRAPH_SUFFIX
+from allseeing.data.templates import GROUNDING_SUFFIX, OPTION_LETTERS, SCENE_GRAPH_SUFFIX
 from allseeing.rec import tags
 from allseeing.rec.write import object_mention, relation_mention
 
 NUMBER_WORDS = ("no", "one", "two", "three", "four", "five", "six", "seven", "eight")
-LETTERS = "ABCD"
+LETTERS = OPTION_LETTERS[:4]  # every synthetic question has four options
 
 MC_INSTRUCTION = "Answer with the option's letter from the given choices directly."
 GROUNDING_PROMPT = "Please provide the bounding box coordinate of the region this sentence describes: {}"

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import re
 
-LETTERS = "ABCDEFGH"
+from allseeing.data.templates import OPTION_LETTERS
+
 _OPTION_LINE = re.compile(r"^\s*([A-H])[.)]\s+(.+?)\s*$", re.MULTILINE)
 _LEADING_LETTER = re.compile(r"^\s*\(?([A-H])\s*(?:[.):,]|$|\s)")
 _ANSWER_IS = re.compile(r"\b(?:answer|option|choice)\s+(?:is\s+)?:?\s*\(?([A-H])\b\)?", re.IGNORECASE)
@@ -35,7 +36,7 @@ def official_choice(answer: str) -> tuple[str | None, bool]:
 
 def tolerant_choice(answer: str, options: dict[str, str]) -> tuple[str | None, bool]:
     """(the letter, invalid) read tolerantly; the letter must be one of ``options`` when they are known."""
-    allowed = set(options) or set(LETTERS)
+    allowed = set(options) or set(OPTION_LETTERS)
     for pattern in (_LEADING_LETTER, _ANSWER_IS):
         match = pattern.search(answer)
         if match and match.group(1) in allowed:
