@@ -23,6 +23,24 @@ def test_same_seed_gives_byte_identical_output_whatever_the_workers(tmp_path):
     assert tree_digest(tmp_path / "a") != tree_digest(tmp_path / "c")
 
 
+def test_an_interrupted_run_resumes_keeping_its_images_and_ends_identical(tmp_path):
+    generate(tmp_path / "whole", 12, 6, seed=5, progress=False)
+    out = tmp_path / "resumed"
+    generate(out, 12, 6, seed=5, progress=False)
+    (out / "stats.json").unlink()  # as if stopped before the end
+    gone = out / "images/train/train_000003.jpg"
+    gone.unlink()
+    kept = out / "images/train/train_000004.jpg"
+    kept.write_bytes(b"kept")  # a kept image is not rendered again
+    generate(out, 12, 6, seed=5, progress=False)
+    assert kept.read_bytes() == b"kept" and gone.is_file()
+    kept.write_bytes((tmp_path / "whole/images/train/train_000004.jpg").read_bytes())
+    assert tree_digest(out) == tree_digest(tmp_path / "whole")
+    generate(out, 12, 6, seed=6, progress=False)  # another plan: every image is drawn anew
+    generate(tmp_path / "six", 12, 6, seed=6, progress=False)
+    assert tree_digest(out) == tree_digest(tmp_path / "six")
+
+
 def test_stats_count_what_was_written(dataset):
     out, stats = dataset
     assert json.loads((out / "stats.json").read_text()) == stats

@@ -15,7 +15,9 @@ Layout of ``OUT`` (the image root of every file in it)::
     stats.json
 
 Every scene draws from its own random stream, named by the seed, split, index and attempt, so the output is
-byte-identical for a seed whatever the number of worker processes.
+byte-identical for a seed whatever the number of worker processes. It also resumes: images are written whole
+(to a temporary name, then renamed), ``plan.json`` records the seed and version they were made with, and a run into
+a folder with the same plan keeps the images already there (a 100,000-scene dataset takes an hour on 2 cores).
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
+from allseeing import __version__
 from allseeing.data.manifest import write_records
 from allseeing.data.synth import evalsets
 from allseeing.data.synth.relations import PREDICATES, salient_relations, scene_graph
@@ -107,12 +110,15 @@ def sample_spec_scene(spec: SceneSpec) -> tuple[Scene, int]:
         attempt += 1
 
 
-def build_scene(spec: SceneSpec, out: Path) -> SceneResult:
-    """Sample, render and describe one scene."""
+def build_scene(spec: SceneSpec, out: Path, reuse: bool = False) -> SceneResult:
+    """Sample, render and describe one scene; ``reuse``: keep its image when a run of the same plan wrote it."""
     scene, attempts = sample_spec_scene(spec)
     path = out / spec.image
-    path.parent.mkdir(parents=True, exist_ok=True)
-    render(scene).save(path, format="JPEG", quality=JPEG_QUALITY)
+    if not (reuse and path.is_file()):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        partial = path.with_name(path.name + ".partial")
+        render(scene).save(partial, format="JPEG", quality=JPEG_QUALITY)
+        os.replace(partial, path)
     result = SceneResult(spec, scene, attempts)
     text_rng = random.Random(f"{spec.seed}/{spec.split}/{spec.index}/text")
     if spec.split == "train":
@@ -146,12 +152,12 @@ def _specs(n_train: int, n_test: int, seed: int) -> tuple[list[SceneSpec], tuple
     return specs, rare
 
 
-def _build(args: tuple[SceneSpec, Path]) -> SceneResult:
+def _build(args: tuple[SceneSpec, Path, bool]) -> SceneResult:
     return build_scene(*args)
 
 
-def _results(specs: list[SceneSpec], out: Path, workers: int) -> Iterator[SceneResult]:
-    jobs = [(spec, out) for spec in specs]
+def _results(specs: list[SceneSpec], out: Path, workers: int, reuse: bool) -> Iterator[SceneResult]:
+    jobs = [(spec, out, reuse) for spec in specs]
     if workers <= 1:
         yield from map(_build, jobs)
         return
@@ -167,6 +173,7 @@ def generate(
         raise ValueError(f"need a positive number of scenes, got {n_train} training and {n_test} test scenes")
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
+    reuse = _same_plan(out, seed)
     specs, rare = _specs(n_train, n_test, seed)
     samples: dict[str, list[dict]] = {task: [] for task in TASKS}
     rows: dict[str, list[dict]] = {name: [] for name in EVAL_FILES}
@@ -174,7 +181,7 @@ def generate(
     stats = _Stats(seed, n_train, n_test, rare)
     train_signatures: set[tuple] = set()
     bar = tqdm(total=len(specs), desc="synth scenes", unit="scene", disable=not progress)
-    for result in _results(specs, out, workers):
+    for result in _results(specs, out, workers, reuse):
         if result.spec.split != "train" and _signature(result.scene) in train_signatures:
             raise RuntimeError(f"test scene {result.spec.scene_id} repeats a training scene; use another seed")
         if result.spec.split == "train":
@@ -194,6 +201,22 @@ def generate(
     partial.write_text(json.dumps(stats.as_json(), indent=2) + "\n", encoding="utf-8")
     os.replace(partial, out / "stats.json")
     return stats.as_json()
+
+
+def _same_plan(out: Path, seed: int) -> bool:
+    """Whether ``out`` holds images of this plan (the same seed and version), which a resumed run keeps; records
+    the plan otherwise. A scene's image depends on the seed, its split and index only, not on the counts."""
+    plan = {"seed": seed, "allseeing": __version__}
+    path = out / "plan.json"
+    try:
+        if json.loads(path.read_text(encoding="utf-8")) == plan:
+            return True
+    except (OSError, ValueError):
+        pass
+    partial = out / "plan.json.partial"
+    partial.write_text(json.dumps(plan) + "\n", encoding="utf-8")
+    os.replace(partial, path)
+    return False
 
 
 def _write_training(out: Path, samples: dict[str, list[dict]], stats: _Stats) -> None:
