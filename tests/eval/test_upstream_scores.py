@@ -98,4 +98,4 @@ def test_spacy_lemmatises_whole_phrases_as_upstreams_pipeline_without_lowercasin
     lemmatizer = get_lemmatizer("spacy")
     table = LEMMAS["lemmas"]
     assert len(table) > 200 and table["the building"] == ["the", "building"] and table["Dog"] == ["Dog"]
-    assert {p: lemmatizer.lemmas(p) for p in table} == table
+    assert {p: list(lemmatizer.lemmas(p)) for p in table} == table

@@ -25,7 +25,7 @@ from tqdm import tqdm
 from allseeing import __version__
 from allseeing.data.image import load_image
 from allseeing.eval.registry import get_task
-from allseeing.eval.task import Ask, EvalError, read_questions
+from allseeing.eval.task import Ask, EvalError, lacking, read_questions
 from allseeing.infer.generate import DecodingConfig, Request, generate
 from allseeing.infer.rank import rank_options
 from allseeing.model.build import load
@@ -115,7 +115,7 @@ def _warn_if_unscorable(questions: list[dict], task, path: Path) -> None:
     """Say at once, before the model loads, when the answers could not be scored as ``task`` (another task's file,
     or one without ground truth, which is fine to predict on)."""
     for question in questions:
-        missing = [name for name in task.fields if name not in question]
+        missing = lacking(question, task.fields)
         if missing:
             print(
                 f"allseeing predict: warning: {path}: question {question.get('question_id')!r} lacks "
@@ -141,8 +141,8 @@ def predict(
     loaded: LoadedModel | None = None,
 ) -> dict:
     """Answer the questions not yet answered in ``out_path``; returns counts. ``loaded``: the model of
-    ``model_dir`` already loaded (by :func:`load_for_prediction`), else it is loaded here once the file is known
-    to need answers from it."""
+    ``model_dir`` already loaded (by :func:`load_for_prediction`), else it is loaded here, after the output file
+    was checked to hold this run's answers only."""
     task = get_task(task_name)
     questions_path, image_root, out_path = Path(questions_path), Path(image_root), Path(out_path)
     questions = read_questions(questions_path)[:limit]

@@ -111,8 +111,13 @@ def index_predictions(records: list[dict], path: str | Path) -> dict[str, dict]:
     return by_id
 
 
+def lacking(question: dict, fields: tuple[str, ...]) -> list[str]:
+    """The ``fields`` that ``question`` does not have."""
+    return [name for name in fields if name not in question]
+
+
 def require(question: dict, fields: tuple[str, ...], path: Path) -> None:
-    missing = [name for name in fields if name not in question]
+    missing = lacking(question, fields)
     if missing:
         raise EvalError(f"{path}: question {question.get('question_id')!r} lacks {', '.join(missing)}")
 
@@ -138,6 +143,19 @@ def mean_percent(fractions: list[float], exact: bool = False) -> float | None:
         return None
     total = math.fsum(fractions) if exact else sum(fractions)
     return round(total / len(fractions) * 100, 2)
+
+
+def predicate_recalls(hits: dict[Any, list[bool]], exact: bool) -> dict:
+    """Recall over every ground truth (``recall``), the mean of the per-predicate recalls (``mean_recall``, from
+    their unrounded values; see :func:`mean_percent` for ``exact``) and each predicate's (``per_predicate``, by
+    name) from whether each ground truth of each predicate was recalled, predicates in order of first appearance."""
+    every = [hit for found in hits.values() for hit in found]
+    by_name = sorted(hits.items(), key=lambda item: str(item[0]))
+    return {
+        "recall": percent(sum(every), len(every)),
+        "mean_recall": mean_percent([sum(found) / len(found) for found in hits.values()], exact),
+        "per_predicate": {str(predicate): percent(sum(found), len(found)) for predicate, found in by_name},
+    }
 
 
 def scored_rows(questions: list[dict], predictions: dict[str, dict], official: bool) -> list[tuple[dict, dict | None]]:

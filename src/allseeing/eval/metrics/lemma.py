@@ -47,7 +47,7 @@ class Lemmatizer:
     """Phrase -> the lemma of each of its tokens; ``name`` says which lemmatiser (for the score's JSON)."""
 
     name: str
-    lemmas: Callable[[str], list[str]]
+    lemmas: Callable[[str], tuple[str, ...]]  # cached: a tuple, so that no caller can change what is kept
 
 
 def tokens(phrase: str) -> list[str]:
@@ -66,13 +66,13 @@ def _noun_lemma(word: str) -> str:
 
 
 @cache
-def approximate_lemmas(phrase: str) -> list[str]:
+def approximate_lemmas(phrase: str) -> tuple[str, ...]:
     """The approximation: lower-cased noun lemmas, with spaCy's readings of a few class words."""
     words = [token.lower() for token in tokens(phrase)]
-    return [
+    return tuple(
         _OPENING[word] if index == 0 and word in _OPENING else _ALWAYS.get(word) or _noun_lemma(word)
         for index, word in enumerate(words)
-    ]
+    )
 
 
 @cache
@@ -89,11 +89,10 @@ def _spacy_lemmatizer() -> Lemmatizer | None:
         meta = nlp.meta
 
         @cache
-        def lemmas(phrase: str, nlp=nlp) -> list[str]:
-            return [token.lemma_ for token in nlp(phrase)]
+        def lemmas(phrase: str, nlp=nlp) -> tuple[str, ...]:
+            return tuple(token.lemma_ for token in nlp(phrase))
 
-        name = f"spacy {spacy.__version__} {meta['lang']}_{meta['name']} {meta['version']}"
-        return Lemmatizer(name, lambda phrase, lemmas=lemmas: list(lemmas(phrase)))
+        return Lemmatizer(f"spacy {spacy.__version__} {meta['lang']}_{meta['name']} {meta['version']}", lemmas)
     return None
 
 
@@ -107,7 +106,7 @@ def _announced_approximation() -> Lemmatizer:
     return APPROXIMATION
 
 
-APPROXIMATION = Lemmatizer("approximate (lemminflect)", lambda phrase: list(approximate_lemmas(phrase)))
+APPROXIMATION = Lemmatizer("approximate (lemminflect)", approximate_lemmas)
 
 
 def get_lemmatizer(kind: str = "auto") -> Lemmatizer:

@@ -39,15 +39,12 @@ def top_k(candidates: Iterable[Candidate], k: int, official: bool) -> set[tuple[
     return {(pair, predicate) for _, _, pair, predicate in ranked}
 
 
-def recall_at_k(images: dict[str, ImageGraph], k: int, official: bool) -> tuple[list[bool], dict[Hashable, list[bool]]]:
-    """(every ground truth's hit, hits per predicate in order of first appearance) at K over ``images``."""
-    every: list[bool] = []
+def recall_at_k(images: dict[str, ImageGraph], k: int, official: bool) -> dict[Hashable, list[bool]]:
+    """Per predicate (in order of first appearance), whether each of its ground truths is kept at K."""
     by_predicate: dict[Hashable, list[bool]] = {}
     for graph in images.values():
         kept = top_k(graph.candidates, k, official)
         truth = graph.truth if official else list(dict.fromkeys(graph.truth))
         for pair, predicate in truth:
-            hit = (pair, predicate) in kept
-            every.append(hit)
-            by_predicate.setdefault(predicate, []).append(hit)
-    return every, by_predicate
+            by_predicate.setdefault(predicate, []).append((pair, predicate) in kept)
+    return by_predicate

@@ -8,6 +8,8 @@ answered questions only (upstream's denominators); ``fixed`` counts an unanswere
 
 from __future__ import annotations
 
+from functools import partial
+
 from allseeing.eval.metrics import scene_graph
 from allseeing.eval.metrics.boxformat import to_pixels
 from allseeing.eval.metrics.float32 import pixels32
@@ -16,8 +18,8 @@ from allseeing.eval.task import (
     ScoreContext,
     answer_text,
     bookkeeping,
-    mean_percent,
     percent,
+    predicate_recalls,
     require_all,
     scored_rows,
 )
@@ -36,6 +38,12 @@ class Psg(SingleTurnTask):
             load_synonyms(context.options.get("synonyms"), context.protocol),
         )
         read = scene_graph.official_predictions if official else scene_graph.fixed_predictions
+
+        def pixels(box, size):
+            if official:  # unchecked, in float32, as upstream
+                return pixels32(box, size, context.box_format)
+            return to_pixels(box, size, context.box_format, check_range=True)
+
         # Per predicate (in order of first appearance, as upstream sums them), whether each ground truth was recalled.
         recalls: dict[str, list[bool]] = {}
         tuples = formats = answered = 0
@@ -46,25 +54,19 @@ class Psg(SingleTurnTask):
             answer = answer_text(prediction)
             predicted: list = []
             if answer is not None:
-
-                def pixels(box, size=size):
-                    if official:  # unchecked, in float32, as upstream
-                        return pixels32(box, size, context.box_format)
-                    return to_pixels(box, size, context.box_format, check_range=True)
-
-                predicted, correct_format = read(answer, pixels, vocabulary)
+                predicted, correct_format = read(answer, partial(pixels, size=size), vocabulary)
                 answered += 1
                 tuples += len(predicted)
                 formats += correct_format
             for truth, recalled in zip(truths, scene_graph.recalled(predicted, truths, official), strict=True):
                 recalls.setdefault(truth.predicate, []).append(recalled)
-        every = [hit for hits in recalls.values() for hit in hits]
+        summary = predicate_recalls(recalls, exact=not official)
         return {
-            "recall": percent(sum(every), len(every)),
-            "mean_recall": mean_percent([sum(hits) / len(hits) for hits in recalls.values()], exact=not official),
+            "recall": summary["recall"],
+            "mean_recall": summary["mean_recall"],
             "num_pred_tuples": round(tuples / answered, 2) if answered else None,
             "correct_format_ratio": percent(formats, answered),
-            "per_predicate": {p: percent(sum(recalls[p]), len(recalls[p])) for p in sorted(recalls)},
+            "per_predicate": summary["per_predicate"],
             "lemmatizer": vocabulary.lemmatizer.name,
             **bookkeeping(questions, predictions, answered - formats, context.protocol),
         }

@@ -22,8 +22,7 @@ from allseeing.eval.task import (
     ScoreContext,
     bookkeeping,
     key,
-    mean_percent,
-    percent,
+    predicate_recalls,
     require,
     require_all,
     scored_rows,
@@ -101,11 +100,8 @@ class PsgPredCls:
             )
         result: dict = {}
         for k in KS:
-            every, by_predicate = recall_at_k(images, k, official)
-            result[f"recall@{k}"] = percent(sum(every), len(every))
-            fractions = [sum(hits) / len(hits) for hits in by_predicate.values()]
-            result[f"mean_recall@{k}"] = mean_percent(fractions, exact=not official)
-            if k == KS[-1]:
-                per_predicate = sorted(by_predicate.items(), key=lambda item: str(item[0]))
-                result[f"per_predicate@{k}"] = {str(p): percent(sum(h), len(h)) for p, h in per_predicate}
+            summary = predicate_recalls(recall_at_k(images, k, official), exact=not official)
+            result[f"recall@{k}"] = summary["recall"]
+            result[f"mean_recall@{k}"] = summary["mean_recall"]
+        result[f"per_predicate@{KS[-1]}"] = summary["per_predicate"]
         return {**result, **bookkeeping(questions, predictions, invalid, context.protocol, text_answers=False)}
