@@ -36,7 +36,11 @@ from allseeing.assets import BUNDLED_MODEL
 from allseeing.data.synth.samples import sample_images
 from allseeing.infer.generate import DecodingConfig
 from allseeing.model.build import load
-from allseeing.serve.demo import DemoApp, DemoServer
+try:
+    from allseeing.serve.app import DemoApp
+    from allseeing.serve.server import DemoServer
+except ImportError:  # a checkout from before the demo was split into app and server (--pythonpath)
+    from allseeing.serve.demo import DemoApp, DemoServer
 from allseeing.serve.sessions import SessionStore
 
 max_new_tokens, max_upload, keep_full = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3] == "1"

@@ -13,10 +13,10 @@ from allseeing.data.image import (
     CLIP_STD,
     ImageError,
     expand_to_square,
-    image_from_bytes,
     load_image,
     pad_colour,
     preprocess,
+    size_limit,
 )
 
 PAD = (122, 116, 104)
@@ -96,17 +96,6 @@ def test_bad_images_fail_with_the_path(tmp_path):
         load_image(tmp_path / "big.png", max_pixels=50_000)
 
 
-def test_uploaded_bytes_decode_like_files_and_name_the_upload():
-    buffer = io.BytesIO()
-    Image.new("LA", (30, 20), (7, 255)).save(buffer, format="PNG")
-    image = image_from_bytes(buffer.getvalue(), "the upload")
-    assert image.mode == "RGB" and image.size == (30, 20) and image.getpixel((0, 0)) == (7, 7, 7)
-    with pytest.raises(ImageError, match="^image the upload is not in an image format Pillow can read$"):
-        image_from_bytes(b"<svg/>", "the upload")
-    with pytest.raises(ImageError, match="the upload is 30x20 = 600 pixels, over the limit 599"):
-        image_from_bytes(buffer.getvalue(), "the upload", max_pixels=599)
-
-
 def test_evaluation_reads_transparent_pixels_as_upstream_did_and_users_get_white():
     """Upstream's evaluation loaders discarded the alpha channel (the colour stored under transparent pixels);
     user images composite on white. Pixels of the upstream fixture image, as upstream's loader made them."""
@@ -129,6 +118,13 @@ def test_a_strip_is_refused_with_its_sides(tmp_path, size):
     Image.new("RGB", size).save(path)
     with pytest.raises(ImageError, match=rf"strip.png is {size[0]}x{size[1]}: its sides differ by more than 32"):
         load_image(path)
+
+
+def test_size_limit_names_the_limit_an_image_breaks():
+    assert size_limit(3200, 100) is None and size_limit(100, 3200) is None  # sides 32 times apart: allowed
+    assert size_limit(3201, 100) == size_limit(1, 33) == "aspect"
+    assert size_limit(300, 200, max_pixels=59_999) == "pixels" and size_limit(300, 200, max_pixels=60_000) is None
+    assert size_limit(100_000, 1_000) == "pixels"  # over both: the pixels are checked first
 
 
 def test_padding_a_long_image_keeps_memory_bounded():

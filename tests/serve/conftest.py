@@ -8,7 +8,8 @@ from contextlib import contextmanager
 
 from allseeing.data.synth.samples import sample_images
 from allseeing.infer.generate import DecodingConfig
-from allseeing.serve.demo import DemoApp, DemoServer
+from allseeing.serve.app import DemoApp
+from allseeing.serve.server import DemoServer
 from allseeing.serve.sessions import SessionStore
 
 

@@ -18,7 +18,7 @@ from PIL import Image
 from allseeing.data.synth.samples import sample_images
 from allseeing.infer.chat import ChatSession
 from allseeing.infer.generate import DecodingConfig
-from allseeing.serve.demo import AddressCheck
+from allseeing.serve.guards import AddressCheck
 from allseeing.serve.sessions import ModelQueue
 from tests.serve.conftest import events, request, running_demo
 
@@ -80,6 +80,13 @@ def test_uploads_are_checked_and_a_bad_one_changes_nothing(tiny_model):
         assert (status, json.loads(body)["error"]) == (
             400,
             "This image is 10000 x 8000 pixels; the demo takes images of up to 50 megapixels.",
+        )
+        # A strip (sides more than 32 times apart) is refused as the data layer refuses it, in the page's words.
+        status, body = request(server, "/api/session", body=png((3300, 100)))
+        assert (status, json.loads(body)["error"]) == (
+            400,
+            "This image is 3300 x 100 pixels; its sides differ by more than 32 times, so the model would see a "
+            "line. Crop it closer to a square.",
         )
         status, body = request(server, "/api/session", body=png_header(30_000, 30_000))
         assert (status, json.loads(body)["error"]) == (

@@ -28,7 +28,8 @@ def register(verbs: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from allseeing.data.synth.samples import sample_images
     from allseeing.model.build import load
-    from allseeing.serve.demo import DemoApp, DemoServer
+    from allseeing.serve.app import DemoApp
+    from allseeing.serve.server import DemoServer
     from allseeing.serve.sessions import SessionStore
 
     model, processor = load(args.model)

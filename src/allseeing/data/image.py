@@ -8,9 +8,8 @@ padding: the shorter side is resized to the input size and the centre is cropped
 
 from __future__ import annotations
 
-import io
 from pathlib import Path
-from typing import TYPE_CHECKING, BinaryIO
+from typing import TYPE_CHECKING, Literal
 
 from PIL import Image, UnidentifiedImageError
 
@@ -42,11 +41,25 @@ def pad_colour(mean: tuple[float, ...] = CLIP_MEAN) -> tuple[int, int, int]:
     return tuple(int(m * 255) for m in mean)
 
 
+def size_limit(width: int, height: int, max_pixels: int = MAX_PIXELS) -> Literal["pixels", "aspect"] | None:
+    """Which limit an image of this size breaks, read before decoding: ``"pixels"`` (more than ``max_pixels``),
+    ``"aspect"`` (a strip: its sides differ by more than ``MAX_ASPECT`` times), or None.
+
+    The one definition of the limits: :func:`size_problem` words a breach for files, the demo for its uploads.
+    """
+    if width * height > max_pixels:
+        return "pixels"
+    if max(width, height) > MAX_ASPECT * min(width, height):
+        return "aspect"
+    return None
+
+
 def size_problem(name: str, width: int, height: int, max_pixels: int = MAX_PIXELS) -> str | None:
     """Why an image of this size cannot be used (too many pixels, or a strip), or None; read before decoding."""
-    if width * height > max_pixels:
+    limit = size_limit(width, height, max_pixels)
+    if limit == "pixels":
         return f"image {name} is {width}x{height} = {width * height:,} pixels, over the limit {max_pixels:,}"
-    if max(width, height) > MAX_ASPECT * min(width, height):
+    if limit == "aspect":
         return (
             f"image {name} is {width}x{height}: its sides differ by more than {MAX_ASPECT} times "
             f"(padded to a square, the model would see a line)"
@@ -58,30 +71,18 @@ def load_image(path: str | Path, max_pixels: int = MAX_PIXELS, transparency: str
     """Open an image as RGB (grayscale, RGBA, CMYK, palette are converted; ``transparency`` as in :func:`to_rgb`),
     refusing huge ones before decoding."""
     try:
-        return _decode(path, str(path), max_pixels, transparency)
-    except FileNotFoundError:
-        raise ImageError(f"image {path} does not exist") from None
-
-
-def image_from_bytes(data: bytes, name: str, max_pixels: int = MAX_PIXELS) -> Image.Image:
-    """:func:`load_image` for an image held in memory (an upload); ``name`` is used in error messages."""
-    return _decode(io.BytesIO(data), name, max_pixels, "white")
-
-
-def _decode(source: str | Path | BinaryIO, name: str, max_pixels: int, transparency: str) -> Image.Image:
-    try:
-        with Image.open(source) as image:
-            problem = size_problem(name, *image.size, max_pixels)
+        with Image.open(path) as image:
+            problem = size_problem(str(path), *image.size, max_pixels)
             if problem:
                 raise ImageError(problem)
             image.load()
             return to_rgb(image, transparency)
     except FileNotFoundError:
-        raise
+        raise ImageError(f"image {path} does not exist") from None
     except UnidentifiedImageError:
-        raise ImageError(f"image {name} is not in an image format Pillow can read") from None
+        raise ImageError(f"image {path} is not in an image format Pillow can read") from None
     except (OSError, Image.DecompressionBombError) as error:
-        raise ImageError(f"image {name} cannot be read: {error}") from None
+        raise ImageError(f"image {path} cannot be read: {error}") from None
 
 
 def to_rgb(image: Image.Image, transparency: str = "white") -> Image.Image:

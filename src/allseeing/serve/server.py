@@ -1,4 +1,5 @@
-"""The demo's web server: the page, and the small JSON API that the page calls.
+"""The demo's web server: the page, and the small JSON API that the page calls (the work behind each route is
+``serve/app.py``'s).
 
 Routes::
 
@@ -28,10 +29,7 @@ connection) is logged in one line, never with a traceback.
 
 from __future__ import annotations
 
-import io
-import ipaddress
 import json
-import math
 import socket
 import sys
 import threading
@@ -39,39 +37,18 @@ import time
 import traceback
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from importlib.resources import files
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from PIL import Image, UnidentifiedImageError
+from allseeing.serve.app import DemoApp, RequestError
+from allseeing.serve.guards import AddressCheck, DeadlineReader
+from allseeing.serve.sessions import SessionError, UnknownSessionError
+from allseeing.serve.views import answer_view, instruction
 
-from allseeing.data.image import MAX_PIXELS, to_rgb
-from allseeing.serve.sessions import SessionError, SessionStore, UnknownSessionError
-from allseeing.serve.views import (
-    DISPLAY_SIDE,
-    MODES,
-    answer_view,
-    bounded,
-    data_url,
-    instruction,
-    region_reference,
-    thumbnail_url,
-)
-
-STATIC = {
-    "/": ("index.html", "text/html; charset=utf-8"),
-    "/app.js": ("app.js", "text/javascript; charset=utf-8"),
-    "/style.css": ("style.css", "text/css; charset=utf-8"),
-}
 MAX_JSON_BYTES = 64 * 1024
 # An over-limit upload is read and discarded (so the browser sees the error, not a reset connection) up to this
 # multiple of the limit; a larger one gets the error and a closed connection.
 DRAIN_FACTOR = 16
-FORMATS = "PNG, JPEG, WebP, GIF or BMP"
-DECODING_AT_ONCE = 2
-# The names a loopback-bound demo answers to, whatever address it is bound to.
-LOOPBACK = ("localhost", "127.0.0.1", "::1")
-WILDCARD = ("", "0.0.0.0", "::")
 # Content-Security-Policy of the page: nothing is loaded from elsewhere, no inline script.
 CSP = (
     "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; connect-src 'self'; "
@@ -79,181 +56,8 @@ CSP = (
 )
 
 
-class RequestError(Exception):
-    def __init__(self, status: HTTPStatus, message: str) -> None:
-        super().__init__(message)
-        self.status = status
-
-
 def _bytes(size: float) -> str:
     return f"{size / 2**20:.1f} MiB" if size >= 2**20 else f"{size / 2**10:.1f} KiB"
-
-
-class DemoApp:
-    """What the handlers share: the sessions, the sample images, the upload limit.
-
-    Uploads are kept at most ``max_side`` pixels on their longer side (by default the larger of ``DISPLAY_SIDE``
-    and the model's input size); ``max_side=0`` keeps them whole. At most ``DECODING_AT_ONCE`` uploads are decoded
-    at a time, so that many uploads at once cannot each hold a whole decoded image.
-    """
-
-    def __init__(
-        self,
-        store: SessionStore,
-        samples: dict[str, Image.Image],
-        max_upload_bytes: int,
-        max_side: int | None = None,
-    ) -> None:
-        self.store, self.max_upload_bytes = store, max_upload_bytes
-        self.max_side = max(DISPLAY_SIDE, store.processor.config.image_size) if max_side is None else max_side
-        keep = self.max_side or max((max(image.size) for image in samples.values()), default=1)
-        self.samples = {name: bounded(image, keep) for name, image in samples.items()}
-        # Decoding is CPU-bound and briefly needs the whole image in memory: at most this many at once.
-        self._decoding = threading.BoundedSemaphore(DECODING_AT_ONCE)
-        self.thumbnails = {name: thumbnail_url(image) for name, image in self.samples.items()}
-        self.pages = {route: (files("allseeing.serve").joinpath("static", name).read_bytes(), kind)
-                      for route, (name, kind) in STATIC.items()}  # fmt: skip
-
-    def config(self) -> dict[str, Any]:
-        return {
-            "samples": list(self.samples),
-            "thumbnails": self.thumbnails,
-            "modes": list(MODES),
-            "max_upload_bytes": self.max_upload_bytes,
-        }
-
-    def new_session(self, query: dict[str, list[str]], body: bytes | None) -> dict[str, Any]:
-        picture_format = "PNG"
-        if "sample" in query:
-            name = query["sample"][0]
-            if name not in self.samples:
-                raise RequestError(HTTPStatus.NOT_FOUND, f"no sample named {name!r}")
-            image = self.samples[name]
-            original = image.size
-        elif body:
-            with self._decoding:
-                image, original, picture_format = read_upload(body, self.max_side)
-        else:
-            raise RequestError(HTTPStatus.BAD_REQUEST, "send an image as the request body, or ?sample=NAME")
-        session = self.store.create(image, picture_format)
-        return {
-            "session": session.id,
-            "width": image.width,
-            "height": image.height,
-            "original_width": original[0],
-            "original_height": original[1],
-            "image": data_url(image, picture_format),
-        }
-
-    def region(self, payload: dict[str, Any]) -> dict[str, Any]:
-        session = self.store.get(payload.get("session"))
-        box = payload.get("box")
-        if not (
-            isinstance(box, list)
-            and len(box) == 4
-            and all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in box)
-        ):
-            raise RequestError(HTTPStatus.BAD_REQUEST, "box must be [x1, y1, x2, y2] in image pixels")
-        width, height = session.image.size
-        x1, x2 = sorted(box[0::2])
-        y1, y2 = sorted(box[1::2])
-        if x2 <= 0 or y2 <= 0 or x1 >= width or y1 >= height:
-            raise RequestError(
-                HTTPStatus.BAD_REQUEST,
-                f"The region {[round(v, 1) for v in box]} lies outside the {width} x {height} image: "
-                "draw it on the picture.",
-            )
-        if min(x2, width) - max(x1, 0) < 1 or min(y2, height) - max(y1, 0) < 1:
-            raise RequestError(
-                HTTPStatus.BAD_REQUEST,
-                "The region is empty (under one pixel wide or high inside the image): "
-                "drag across the part of the picture you mean.",
-            )
-        return {"text": region_reference(box, session.image.size)}
-
-    def reset(self, payload: dict[str, Any]) -> dict[str, Any]:
-        self.store.reset(self.store.get(payload.get("session")))
-        return {"ok": True}
-
-
-def read_upload(body: bytes, max_side: int = 0) -> tuple[Image.Image, tuple[int, int], str]:
-    """The uploaded image as RGB, its size as uploaded and the format of the pictures to show back (JPEG for a
-    JPEG, else PNG); or a :class:`RequestError` whose message is a sentence for the page.
-
-    With ``max_side``, the image is at most that large on its longer side: a JPEG is decoded at a reduced scale
-    where it can be (1/2 to 1/8, no smaller than ``max_side``), which needs a fraction of the memory and time of
-    a full decode, and any image is then scaled down to fit.
-    """
-    try:
-        with Image.open(io.BytesIO(body)) as upload:
-            width, height = upload.size
-            if width * height > MAX_PIXELS:
-                raise RequestError(HTTPStatus.BAD_REQUEST, f"This image is {width} x {height} pixels; {_MEGAPIXELS}")
-            if max_side and upload.format == "JPEG":
-                upload.draft("RGB", (max_side, max_side))
-            upload.load()
-            image = to_rgb(upload)
-            picture_format = "JPEG" if upload.format == "JPEG" else "PNG"
-    except UnidentifiedImageError:
-        raise RequestError(
-            HTTPStatus.BAD_REQUEST, f"This file is not an image the demo can read. Choose a {FORMATS} image."
-        ) from None
-    except Image.DecompressionBombError:
-        raise RequestError(HTTPStatus.BAD_REQUEST, f"This image has too many pixels to open; {_MEGAPIXELS}") from None
-    except (OSError, ValueError, SyntaxError):  # Pillow's plugins raise all three for broken files
-        raise RequestError(
-            HTTPStatus.BAD_REQUEST, "This image could not be decoded: it looks damaged or cut short."
-        ) from None
-    return (bounded(image, max_side) if max_side else image), (width, height), picture_format
-
-
-_MEGAPIXELS = f"the demo takes images of up to {MAX_PIXELS // 10**6} megapixels."
-
-
-class _DeadlineReader:
-    """The request stream, read against a deadline: each read from the socket waits at most ``idle`` seconds and
-    never past the deadline, so a client that trickles its request line, headers or body is cut off."""
-
-    def __init__(self, raw: io.BufferedReader, connection: socket.socket, idle: float, total: float) -> None:
-        self._raw, self._connection, self._idle = raw, connection, idle
-        self._total, self._deadline = total, time.monotonic() + total
-
-    def _arm(self) -> None:
-        left = self._deadline - time.monotonic()
-        if left <= 0:
-            raise TimeoutError(f"the request was not sent within {self._total:g} s")
-        self._connection.settimeout(min(self._idle, left))
-
-    def readline(self, limit: int = -1) -> bytes:
-        line = bytearray()
-        while limit < 0 or len(line) < limit:
-            self._arm()
-            ready = self._raw.peek(1)  # what is buffered, or one read from the socket
-            if not ready:
-                break
-            end = ready.find(b"\n")
-            take = len(ready) if end < 0 else end + 1
-            if limit >= 0:
-                take = min(take, limit - len(line))
-            line += self._raw.read(take)  # buffered: does not block
-            if line.endswith(b"\n"):
-                break
-        return bytes(line)
-
-    def read(self, size: int = -1) -> bytes:
-        if size < 0:
-            raise ValueError("the demo reads requests by length only")
-        data = bytearray()
-        while len(data) < size:
-            self._arm()
-            chunk = self._raw.read1(min(size - len(data), 1 << 16))
-            if not chunk:
-                break
-            data += chunk
-        return bytes(data)
-
-    def close(self) -> None:
-        self._raw.close()
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -264,7 +68,7 @@ class Handler(BaseHTTPRequestHandler):
         self.timeout = self.server.idle_timeout
         super().setup()
         server = self.server
-        self.rfile = _DeadlineReader(self.rfile, self.connection, server.idle_timeout, server.request_timeout)
+        self.rfile = DeadlineReader(self.rfile, self.connection, server.idle_timeout, server.request_timeout)
 
     def do_GET(self) -> None:
         self._get(head=False)
@@ -435,55 +239,6 @@ class Handler(BaseHTTPRequestHandler):
         self.end_headers()
         if not head:
             self.wfile.write(content)
-
-
-class AddressCheck:
-    """Which Host and Origin headers name a demo bound to ``bound_host``:``port``: a loopback name (localhost,
-    127.0.0.1, [::1]) on any port (a forwarded one), or the bound host itself with the bound port; bound to every
-    interface (0.0.0.0, ::), also any address written as a number and this machine's name, never another name (a
-    name is what DNS rebinding needs). An Origin must also be the request's own Host: another site's page is
-    refused even at an address this server answers to."""
-
-    def __init__(self, bound_host: str, port: int) -> None:
-        self.port = port
-        bound = bound_host.strip("[]").lower()
-        self.any_address = bound in WILDCARD
-        self.names = {*LOOPBACK, socket.gethostname().lower() if self.any_address else bound}
-
-    def host(self, value: str) -> bool:
-        """Whether a Host header (``name[:port]``) names this server."""
-        try:
-            parts = urlsplit("//" + value.strip())
-            name, port = parts.hostname, parts.port or 80
-        except ValueError:
-            return False
-        if name is None:
-            return False
-        if name.rstrip(".") in LOOPBACK:
-            return True  # on any port: a forwarded port (ssh -L 9000:localhost:7860) arrives as localhost:9000
-        if port != self.port:
-            return False
-        if name.rstrip(".") in self.names:
-            return True
-        if not self.any_address:
-            return False
-        try:
-            ipaddress.ip_address(name)
-        except ValueError:
-            return False
-        return True
-
-    def origin(self, value: str, host: str | None) -> bool:
-        """Whether an Origin header (``http://name[:port]``) is this server's page: the same name and port as the
-        request's Host (a page at another address, even one this server would answer to, is another site)."""
-        try:
-            parts = urlsplit(value.strip())
-            origin = (parts.hostname, parts.port or 80)
-            target = urlsplit("//" + host.strip()) if host is not None else None
-            same = target is not None and origin == (target.hostname, target.port or 80)
-        except ValueError:
-            return False
-        return parts.scheme == "http" and not parts.path.strip("/") and same and self.host(parts.netloc)
 
 
 class DemoServer(ThreadingHTTPServer):
