@@ -28,7 +28,8 @@ from allseeing.data.dataset import SampleDataset, collate, encoder_for, prepare
 from allseeing.data.sampler import MicroBatches
 from allseeing.data.synth.generate import generate
 from allseeing.train.config import DataSource, load_config
-from allseeing.train.recipe import initial_model, set_trainable, summed_loss
+from allseeing.train.loss import summed_loss
+from allseeing.train.setup import initial_model, set_trainable
 
 
 def main() -> None:
@@ -47,11 +48,19 @@ def main() -> None:
         config.data = data
         model, processor = initial_model(config)
         encode = encoder_for(processor, config.max_length, "drop")
-        prepared = prepare(data, encode, root / "cache", 0.05, progress=False)
+        prepared = prepare(data, encode, root / "cache", max_bad_fraction=0.05, progress=False)
         dataset = SampleDataset(prepared, encode, processor.pixel_values, 0.5, 0)
 
         def loader(workers: int, steps: int, group_batches: int = 1):
-            batches = MicroBatches(prepared, 0, 32, 32, True, 0, 1, 0, steps, group_batches)
+            batches = MicroBatches(
+                prepared,
+                seed=0,
+                global_batch=32,
+                per_device_batch=32,
+                group_by_length=True,
+                end_step=steps,
+                group_batches=group_batches,
+            )
             return torch.utils.data.DataLoader(
                 dataset,
                 batch_sampler=batches,

@@ -32,7 +32,8 @@ from allseeing.data.synth.generate import text_corpus
 from allseeing.data.tokenize import IGNORE_INDEX
 from allseeing.model.build import new_model
 from allseeing.model.presets import PRESETS, ModelPreset
-from allseeing.train.recipe import set_trainable, summed_loss
+from allseeing.train.loss import summed_loss
+from allseeing.train.setup import set_trainable
 
 DATASHEET_BF16_TFLOPS = 989.0  # H100 / H200 SXM, dense
 LLM_SHAPES = {

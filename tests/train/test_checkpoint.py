@@ -30,7 +30,15 @@ def saved(folder, step, keep=0):
 
     optimizer = torch.optim.SGD([torch.nn.Parameter(torch.zeros(2))], lr=0.1)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: 1.0)
-    return save(folder, step, write_weights, optimizer.state_dict(), scheduler, {}, keep)
+    return save(
+        folder,
+        step,
+        write_weights=write_weights,
+        optimizer_state=optimizer.state_dict(),
+        scheduler=scheduler,
+        extra={},
+        keep=keep,
+    )
 
 
 def cut(path, keep=None):

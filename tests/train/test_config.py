@@ -6,7 +6,7 @@ import pytest
 
 from allseeing.model.build import new_model
 from allseeing.train.config import ConfigError, load_config
-from allseeing.train.recipe import set_trainable
+from allseeing.train.setup import set_trainable
 
 STAGES = {
     "stage1-pretrain": ("projector", "plain", "square", 256, 1e-3),

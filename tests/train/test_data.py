@@ -11,7 +11,7 @@ from allseeing.data.sampler import MicroBatches, epoch_plan, steps_per_epoch
 from allseeing.data.templates import TEMPLATES, turns_from_llava
 from allseeing.data.tokenize import SampleTooLongError, SpecialIds, encode_conversation
 from allseeing.train.config import DataSource
-from allseeing.train.recipe import tokenizer_corpus
+from allseeing.train.setup import tokenizer_corpus
 
 
 def encoder(max_length=400):
@@ -93,7 +93,9 @@ def test_json_arrays_are_converted_once_and_read_by_offset(tmp_path):
     Image.new("RGB", (8, 8)).save(tmp_path / "a.png")
     path = tmp_path / "m.json"
     path.write_text(json.dumps([sample(i) for i in range(5)]))
-    prepared = prepare([DataSource(str(path), str(tmp_path))], encoder(), tmp_path / "cache", 0.0, progress=False)
+    prepared = prepare(
+        [DataSource(str(path), str(tmp_path))], encoder(), tmp_path / "cache", max_bad_fraction=0.0, progress=False
+    )
     assert len(prepared) == 5 and prepared.read(3)["id"] == "s3"
     assert prepared.has_image.all() and (prepared.length > 4).all()
 
@@ -150,10 +152,11 @@ def test_a_source_at_ratio_zero_is_not_trained_on_but_feeds_a_fresh_tokenizer(tm
 
 def test_one_process_with_accumulation_sees_what_two_processes_see():
     prepared = fake_prepared(list(range(10, 42)), [True] * 32)
-    one = list(MicroBatches(prepared, 0, 8, 4, True, rank=0, world=1, start_step=0, end_step=4))
-    ranks = [list(MicroBatches(prepared, 0, 8, 4, True, rank=r, world=2, start_step=0, end_step=4)) for r in (0, 1)]
+    plan = {"seed": 0, "global_batch": 8, "per_device_batch": 4, "group_by_length": True, "end_step": 4}
+    one = list(MicroBatches(prepared, **plan))
+    ranks = [list(MicroBatches(prepared, **plan, rank=r, world=2)) for r in (0, 1)]
     assert one[0::2] == ranks[0] and one[1::2] == ranks[1]
-    resumed = list(MicroBatches(prepared, 0, 8, 4, True, rank=0, world=1, start_step=2, end_step=4))
+    resumed = list(MicroBatches(prepared, **plan, start_step=2))
     assert resumed == one[4:]
 
 
@@ -188,18 +191,20 @@ def test_a_source_indexed_once_is_read_back_for_the_same_key(tmp_path):
         return encoder()(record)
 
     sources = [DataSource(str(path), str(tmp_path))]
-    first = prepare(sources, counting, tmp_path / "cache", 0.5, progress=False, index_key="k1")
+    first = prepare(sources, counting, tmp_path / "cache", max_bad_fraction=0.5, progress=False, index_key="k1")
     assert len(calls) == 7 and len(list((tmp_path / "cache").glob("*.index.npz"))) == 1
-    again = prepare(sources, counting, tmp_path / "cache", 0.5, progress=False, index_key="k1")
+    again = prepare(sources, counting, tmp_path / "cache", max_bad_fraction=0.5, progress=False, index_key="k1")
     assert len(calls) == 7  # nothing checked or tokenised again
     for name in ("source", "offset", "length", "has_image"):
         assert np.array_equal(getattr(first, name), getattr(again, name))
     assert (again.bad, again.total) == (first.bad, first.total)
     assert dict(again.bad) == {"unreadable": 1, "image": 1, "rec": 1, "too_long": 1}
-    prepare(sources, counting, tmp_path / "cache", 0.5, progress=False, index_key="k2")  # another tokenizer
+    prepare(
+        sources, counting, tmp_path / "cache", max_bad_fraction=0.5, progress=False, index_key="k2"
+    )  # another tokenizer
     assert len(calls) == 14
     path.write_text(json.dumps(sample(0)) + "\n")  # the manifest changed
-    changed = prepare(sources, counting, tmp_path / "cache", 0.5, progress=False, index_key="k1")
+    changed = prepare(sources, counting, tmp_path / "cache", max_bad_fraction=0.5, progress=False, index_key="k1")
     assert (len(changed), changed.total, len(calls)) == (1, 1, 15)
 
 
@@ -212,10 +217,10 @@ def test_workers_over_byte_ranges_give_the_same_index(tmp_path, monkeypatch):
     empty = tmp_path / "empty.jsonl"
     empty.write_text("")
     sources = [DataSource(str(p), str(tmp_path)) for p in (bad, empty, good)]
-    alone = prepare(sources, encoder(), tmp_path / "cache", 0.5, progress=False)
+    alone = prepare(sources, encoder(), tmp_path / "cache", max_bad_fraction=0.5, progress=False)
     monkeypatch.setattr(dataset, "RANGE_BYTES", 100)  # a range of about one record: every boundary is exercised
     assert len(dataset._ranges(str(good))) > 20
-    spread = prepare(sources, encoder(), tmp_path / "cache", 0.5, progress=False, workers=2)
+    spread = prepare(sources, encoder(), tmp_path / "cache", max_bad_fraction=0.5, progress=False, workers=2)
     for name in ("source", "offset", "length", "has_image"):
         assert np.array_equal(getattr(alone, name), getattr(spread, name))
     assert (spread.bad, spread.total) == (alone.bad, alone.total) and spread.total == 50

@@ -8,7 +8,8 @@ import torch
 from allseeing.model.build import load
 from allseeing.train.checkpoint import TRAINABLE_FILE
 from allseeing.train.config import ConfigError, load_config
-from allseeing.train.recipe import initial_model, set_trainable, train, with_lora
+from allseeing.train.recipe import train
+from allseeing.train.setup import initial_model, set_trainable, with_lora
 from tests.train.conftest import overrides
 
 CONFIG = "configs/train/small-synth.yaml"

@@ -142,7 +142,7 @@ def test_a_time_boxed_run_stops_in_time_with_the_schedule_annealed(train_data, t
 
 
 def test_the_schedule_follows_time_when_it_is_ahead_of_the_steps():
-    from allseeing.train.recipe import Budget
+    from allseeing.train.schedule import Budget
 
     assert Budget(100, None, elapsed=1e9).schedule_step(7) == 7 and not Budget(100, None, elapsed=1e9).exhausted
     budget = Budget(100, max_minutes=2.0, elapsed=30.0)  # a quarter of the time
@@ -154,7 +154,7 @@ def test_the_schedule_follows_time_when_it_is_ahead_of_the_steps():
 def test_sample_weighting_averages_each_samples_mean_token_loss():
     from types import SimpleNamespace
 
-    from allseeing.train.recipe import summed_loss
+    from allseeing.train.loss import summed_loss
 
     logits = torch.log(torch.tensor([[0.5, 0.25, 0.25]] * 4)).repeat(2, 1, 1)  # 2 samples x 4 positions x 3 ids
 

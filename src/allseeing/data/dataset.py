@@ -109,6 +109,7 @@ def prepare(
     sources: Sequence[DataSource],
     encode_record: RecordEncoder,
     cache: str | Path,
+    *,
     max_bad_fraction: float,
     progress: bool = True,
     index_key: str | None = None,

@@ -87,14 +87,15 @@ class MicroBatches:
     def __init__(
         self,
         prepared: Prepared,
+        *,
         seed: int,
         global_batch: int,
         per_device_batch: int,
         group_by_length: bool,
-        rank: int,
-        world: int,
-        start_step: int,
         end_step: int,
+        rank: int = 0,
+        world: int = 1,
+        start_step: int = 0,
         group_batches: int = 1,
     ) -> None:
         self.prepared, self.seed, self.global_batch, self.per_device = prepared, seed, global_batch, per_device_batch

@@ -62,6 +62,7 @@ def write_atomically(folder: Path, write: Callable[[Path], None]) -> Path:
 def save(
     folder: Path,
     step: int,
+    *,
     write_weights: Callable[[Path], None],
     optimizer_state: dict,
     scheduler,

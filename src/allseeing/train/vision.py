@@ -51,7 +51,8 @@ from allseeing.model.presets import get_preset
 from allseeing.rec.boxes import iou
 from allseeing.train import checkpoint
 from allseeing.train.config import VisionConfig
-from allseeing.train.recipe import Budget, CpuMemory, lr_factor
+from allseeing.train.memory import CpuMemory
+from allseeing.train.schedule import Budget, lr_factor
 
 HEADS_FILE = "dense_heads.safetensors"
 HELDOUT_FILE = "heldout.json"
@@ -331,11 +332,11 @@ def train_vision(config: VisionConfig, progress: bool = True) -> dict:
             checkpoint.save(
                 output,
                 step + 1,
-                partial(_write_checkpoint, tower, heads),
-                optimizer.state_dict(),
-                scheduler,
-                {"elapsed_s": budget.elapsed, "heldout": metrics},
-                config.keep_checkpoints,
+                write_weights=partial(_write_checkpoint, tower, heads),
+                optimizer_state=optimizer.state_dict(),
+                scheduler=scheduler,
+                extra={"elapsed_s": budget.elapsed, "heldout": metrics},
+                keep=config.keep_checkpoints,
             )
         if finished:
             step += 1
