@@ -100,6 +100,19 @@ def test_json_arrays_are_converted_once_and_read_by_offset(tmp_path):
     assert prepared.has_image.all() and (prepared.length > 4).all()
 
 
+def test_a_source_at_ratio_zero_is_not_read(tmp_path):
+    Image.new("RGB", (8, 8)).save(tmp_path / "a.png")
+    trained = tmp_path / "m.json"
+    trained.write_text(json.dumps([sample(i) for i in range(3)]))
+    corpus_only = tmp_path / "corpus.jsonl"
+    corpus_only.write_text("not json\n" * 50)  # would be 50 unreadable records, over max_bad_fraction
+    sources = [DataSource(str(trained), str(tmp_path)), DataSource(str(corpus_only), str(tmp_path), ratio=0)]
+    prepared = prepare(sources, encoder(), tmp_path / "cache", max_bad_fraction=0.0, progress=False, index_key="k")
+    assert len(prepared) == 3 and prepared.total == 3 and not prepared.bad
+    assert (prepared.source == 0).all() and sorted(p.name for p in (tmp_path / "cache").iterdir())[0].startswith("m-")
+    assert not any("corpus" in p.name for p in (tmp_path / "cache").iterdir())
+
+
 def fake_prepared(lengths, has_image, ratios=(1.0,), sources=None):
     from allseeing.data.dataset import Prepared
 

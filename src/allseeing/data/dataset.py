@@ -115,7 +115,8 @@ def prepare(
     index_key: str | None = None,
     workers: int = 0,
 ) -> Prepared:
-    """Validate, measure and index every record of ``sources``.
+    """Validate, measure and index every record of ``sources`` that trains: a source at ratio 0 (listed only for
+    the tokenizer's corpus, see :func:`allseeing.train.setup.tokenizer_corpus`) is neither read nor counted.
 
     Args:
         encode_record: record -> :class:`Encoded` (raises :class:`SampleTooLongError` or ValueError when unusable).
@@ -130,16 +131,20 @@ def prepare(
     cache.mkdir(parents=True, exist_ok=True)
     paths, roots, ratios, stored = [], [], [], []
     for spec in sources:
-        jsonl = as_jsonl(Path(spec.path), cache)
+        trains = spec.ratio > 0
+        jsonl = as_jsonl(Path(spec.path), cache) if trains else Path(spec.path)
         paths.append(str(jsonl))
         roots.append(spec.image_root)
         ratios.append(spec.ratio)
         key = None
-        if index_key is not None:
+        if index_key is not None and trains:
             digest = hashlib.sha1(f"{_fingerprint(jsonl)}:{Path(spec.image_root).resolve()}:{index_key}".encode())
             key = cache / f"{jsonl.stem}-{digest.hexdigest()[:12]}.index.npz"
         stored.append(key)
-    indexes: list[_SourceIndex | None] = [_SourceIndex.load(key) if key and key.exists() else None for key in stored]
+    indexes: list[_SourceIndex | None] = [
+        _SourceIndex.join([]) if ratio == 0 else _SourceIndex.load(key) if key and key.exists() else None
+        for ratio, key in zip(ratios, stored, strict=True)
+    ]
     todo = [n for n, index in enumerate(indexes) if index is None]
     made = _index_sources([(paths[n], roots[n]) for n in todo], encode_record, workers, progress)
     for n, index in zip(todo, made, strict=True):
