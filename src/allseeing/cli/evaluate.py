@@ -7,7 +7,7 @@ import json
 import sys
 from pathlib import Path
 
-from allseeing.cli.common import add_model_option, common_options, print_json
+from allseeing.cli.common import UserError, add_model_option, common_options, print_json
 from allseeing.eval.metrics.boxformat import BOX_FORMATS
 from allseeing.eval.metrics.lemma import LEMMATIZERS
 from allseeing.eval.registry import TASKS
@@ -20,7 +20,7 @@ def register(verbs: argparse._SubParsersAction) -> None:
     p = verbs.add_parser(
         "predict",
         parents=[common],
-        help="answer a question file with a model (batched, resumable, shardable)",
+        help="answer a question file with a model, in-process or served (batched, resumable, shardable)",
         description="Write one prediction line per question to --out ({question_id, text, prompt, model_id, "
         "metadata}); psg_pred_cls ranks the options instead (text = options best first, scores, sum_logprobs). "
         "Questions already in --out are skipped. Under torchrun each rank answers its share and rank 0 merges.",
@@ -34,6 +34,31 @@ def register(verbs: argparse._SubParsersAction) -> None:
     p.add_argument("--max-new-tokens", type=int, help="default: the task's budget")
     p.add_argument("--options", help="psg_pred_cls options file (default: next to the questions)")
     p.add_argument("--limit", type=int, help="answer only the first N questions")
+    served = p.add_argument_group(
+        "served models (--backend openai)",
+        "Ask a model served behind an OpenAI-compatible chat-completions API (transformers serve, vLLM, SGLang, a "
+        "hosted API) instead of running --model in-process; docs/serving.md.",
+    )
+    served.add_argument(
+        "--backend", choices=("local", "openai"), default="local", help="who answers (default: %(default)s)"
+    )
+    served.add_argument(
+        "--base-url",
+        action="append",
+        metavar="URL",
+        help="the server's API root, e.g. http://127.0.0.1:8000/v1; repeat it for several servers of the same model",
+    )
+    served.add_argument("--served-model", metavar="NAME", help="the model's name on the server")
+    served.add_argument(
+        "--api-key-env", metavar="VAR", help="the environment variable that holds the API key (never the key)"
+    )
+    served.add_argument("--concurrency", type=int, default=4, help="requests in flight (default: %(default)s)")
+    served.add_argument(
+        "--timeout", type=float, default=600.0, help="seconds without a reply before a retry (default: %(default)s)"
+    )
+    served.add_argument(
+        "--max-retries", type=int, default=5, help="retries of a failed request, with backoff (default: %(default)s)"
+    )
     p.set_defaults(run=run_predict)
 
     evaluation = verbs.add_parser("eval", help="score predictions, run evaluation suites", description=__doc__)
@@ -79,12 +104,30 @@ def register(verbs: argparse._SubParsersAction) -> None:
     p.set_defaults(run=run_suite)
 
 
+def served_endpoint(args: argparse.Namespace):
+    """The served model that ``--backend openai`` and its options name."""
+    from allseeing.infer.openai_client import Endpoint
+
+    if not args.base_url or not args.served_model:
+        raise UserError("--backend openai needs --base-url and --served-model")
+    return Endpoint(
+        base_urls=tuple(args.base_url),
+        served_model=args.served_model,
+        api_key_env=args.api_key_env,
+        concurrency=args.concurrency,
+        timeout_s=args.timeout,
+        max_retries=args.max_retries,
+    )
+
+
 def run_predict(args: argparse.Namespace) -> int:
     from allseeing.eval.predict import predict, shard_info
 
+    if args.backend == "local" and (args.base_url or args.served_model):
+        raise UserError("--base-url and --served-model are for --backend openai")
     summary = predict(
         args.task,
-        args.model,
+        served_endpoint(args) if args.backend == "openai" else args.model,
         args.questions,
         args.image_root,
         args.out,

@@ -1,5 +1,8 @@
 """Answering a question file with a model (``allseeing predict``): batched, resumable, shardable.
 
+The model runs in-process, or is served behind an OpenAI-compatible API (:mod:`allseeing.eval.answerers`); the
+output file, resuming and provenance are the same for both.
+
 - Resumable: question ids already in the output are skipped; an incomplete last line (a run killed while writing)
   is removed first, a complete one missing its newline is terminated. Lines are appended and flushed as soon as a
   batch is done. A file holds one run's answers: resuming it with another model or other decoding settings is
@@ -7,7 +10,10 @@
 - Shardable: under ``torchrun`` (``RANK``/``WORLD_SIZE`` set) rank r answers questions r, r + W, ... into
   ``OUT.rank<r>-of-<W>``; after a barrier, rank 0 merges the shards into OUT, in question order, and checks that
   every question was answered exactly once.
-- Provenance on every line: the model folder, template, decoding settings and allseeing version.
+- Provenance on every line: the backend, the model folder (or served model and its servers), template, decoding
+  settings and allseeing version.
+- In question order: answers that arrive out of order (a served model answers several at once) are put in the
+  questions' order once the file is complete, as upstream's scorers read some tasks by position.
 """
 
 from __future__ import annotations
@@ -15,20 +21,14 @@ from __future__ import annotations
 import json
 import os
 import sys
-from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
 
-import torch
 from tqdm import tqdm
 
-from allseeing import __version__
-from allseeing.data.image import load_image
+from allseeing.eval.answerers import Answerer, LoadedModel, LocalAnswerer, ServedAnswerer
 from allseeing.eval.registry import get_task
-from allseeing.eval.task import Ask, EvalError, lacking, read_questions
-from allseeing.infer.generate import DecodingConfig, Request, generate
-from allseeing.infer.rank import rank_options
-from allseeing.model.build import load
+from allseeing.eval.task import EvalError, lacking, read_questions
+from allseeing.infer.openai_client import Endpoint
 
 
 def shard_info() -> tuple[int, int]:
@@ -63,23 +63,24 @@ def answered(path: Path) -> dict[str, dict]:
     return found
 
 
-# What makes two runs' answers different (the template comes with the model); the batch size, dtype and version
-# may change between resumed runs.
-_SAME_RUN = ("model", "decoding")
+# What makes two runs' answers different (the template comes with the model); the batch size, dtype, servers and
+# version may change between resumed runs.
+_SAME_RUN = ("backend", "model", "decoding")
 
 
-def check_same_run(path: Path, done: dict[str, dict], provenance: dict) -> None:
+def check_same_run(path: Path, done: dict[str, dict], run: dict) -> None:
     """Refuse to append this run's answers to a file that holds another model's or other decoding's."""
 
     def identity(metadata: dict) -> dict:
         found = {name: metadata.get(name) for name in _SAME_RUN}
-        if isinstance(found["model"], str):  # files written before paths were recorded resolved
+        found["backend"] = found["backend"] or "local"  # lines written before there were backends
+        if found["backend"] == "local" and isinstance(found["model"], str):  # paths before they were resolved
             found["model"] = str(Path(found["model"]).resolve())
         if isinstance(found["decoding"], dict):
             found["decoding"] = {k: v for k, v in found["decoding"].items() if k != "batch_size"}
         return found
 
-    mine = identity(provenance)
+    mine = identity(run)
     for question_id, metadata in done.items():
         theirs = identity(metadata)
         if theirs != mine:
@@ -89,26 +90,6 @@ def check_same_run(path: Path, done: dict[str, dict], provenance: dict) -> None:
                 + "; ".join(f"{name} {theirs[name]} there, {mine[name]} now" for name in differ)
                 + "): write to another --out"
             )
-
-
-@dataclass(frozen=True)
-class LoadedModel:
-    """A model ready to answer, loaded once for several question files (``eval run``)."""
-
-    folder: Path
-    model: Any
-    processor: Any
-    dtype: torch.dtype
-
-
-def load_for_prediction(model_dir: str | Path) -> LoadedModel:
-    """The model in ``model_dir`` as evaluation runs it: fp16 on a GPU, one card per rank, as upstream evaluated;
-    fp32 on a CPU."""
-    dtype = torch.float16 if torch.cuda.is_available() else torch.float32
-    model, processor = load(model_dir, dtype=dtype)
-    if torch.cuda.is_available():
-        model = model.to(f"cuda:{int(os.environ.get('LOCAL_RANK', 0))}")
-    return LoadedModel(Path(model_dir), model, processor, dtype)
 
 
 def _warn_if_unscorable(questions: list[dict], task, path: Path) -> None:
@@ -128,7 +109,7 @@ def _warn_if_unscorable(questions: list[dict], task, path: Path) -> None:
 
 def predict(
     task_name: str,
-    model_dir: str | Path,
+    model: str | Path | Endpoint,
     questions_path: str | Path,
     image_root: str | Path,
     out_path: str | Path,
@@ -140,11 +121,20 @@ def predict(
     progress: bool = True,
     loaded: LoadedModel | None = None,
 ) -> dict:
-    """Answer the questions not yet answered in ``out_path``; returns counts. ``loaded``: the model of
-    ``model_dir`` already loaded (by :func:`load_for_prediction`), else it is loaded here, after the output file
-    was checked to hold this run's answers only."""
+    """Answer the questions not yet answered in ``out_path``; returns counts.
+
+    ``model``: a model folder, run in-process (``loaded``: that model already loaded by
+    :func:`~allseeing.eval.answerers.load_for_prediction`, else it loads here, after the output file was checked to
+    hold this run's answers only), or the :class:`Endpoint` of a served model.
+    """
     task = get_task(task_name)
     questions_path, image_root, out_path = Path(questions_path), Path(image_root), Path(out_path)
+    budget = max_new_tokens or task.max_new_tokens
+    answerer: Answerer
+    if isinstance(model, Endpoint):
+        answerer = ServedAnswerer(model, task, max_new_tokens=budget)
+    else:
+        answerer = LocalAnswerer(model, task, max_new_tokens=budget, batch_size=batch_size, loaded=loaded)
     questions = read_questions(questions_path)[:limit]
     asks = task.asks(questions, questions_path, {"options_file": options_path})
     _warn_if_unscorable(questions, task, questions_path)
@@ -153,40 +143,21 @@ def predict(
     target.parent.mkdir(parents=True, exist_ok=True)
     done = answered(target)
     todo = [ask for ask in asks[rank::world] if ask.question_id not in done]
-
-    decoding = DecodingConfig(max_new_tokens=max_new_tokens or task.max_new_tokens, batch_size=batch_size)
-    run = {
-        "model": str(Path(model_dir).resolve()),
-        "decoding": asdict(decoding) if not task.ranks_options else {"ranking": "log-likelihood"},
-    }
-    check_same_run(target, done, run)
-    if loaded is None:
-        loaded = load_for_prediction(model_dir)
-    elif loaded.folder.resolve() != Path(model_dir).resolve():
-        raise ValueError(f"the model loaded is {loaded.folder}, not {model_dir}")
-    model, processor = loaded.model, loaded.processor
-    provenance = {
-        "model": run["model"],
-        "template": processor.config.template,
-        "dtype": str(loaded.dtype).removeprefix("torch."),
-        "decoding": run["decoding"],
-        "allseeing": __version__,
-    }
-    model_id = Path(model_dir).name
+    check_same_run(target, done, answerer.run)
+    provenance = answerer.provenance() if todo else {}
     with (
         target.open("a", encoding="utf-8") as out,
         tqdm(total=len(todo), desc=f"predict {task_name}", disable=not progress) as bar,
     ):
-        for start in range(0, len(todo), batch_size):
-            batch = todo[start : start + batch_size]
-            for record in _answer(task.ranks_options, model, processor, batch, image_root, decoding):
-                out.write(
-                    json.dumps({**record, "model_id": model_id, "metadata": provenance}, ensure_ascii=False) + "\n"
-                )
+        for record in answerer.answer(todo, image_root):
+            line = {**record, "model_id": answerer.model_id, "metadata": provenance}
+            out.write(json.dumps(line, ensure_ascii=False) + "\n")
             out.flush()
-            bar.update(len(batch))
+            bar.update(1)
     if world > 1:
         _merge_shards(out_path, [str(a.question_id) for a in asks], rank, world)
+    else:
+        _in_question_order(out_path, [str(a.question_id) for a in asks])
     return {
         "task": task_name,
         "questions": len(asks),
@@ -196,38 +167,19 @@ def predict(
     }
 
 
-def _answer(ranks: bool, model, processor, batch: list[Ask], image_root: Path, decoding: DecodingConfig) -> list[dict]:
-    # Benchmarks read pixels as upstream's evaluation did: transparency discarded, not composited on white.
-    images = [load_image(image_root / ask.image, transparency="discard") if ask.image else None for ask in batch]
-    prompts = [processor.template.render(list(ask.turns)) for ask in batch]
-    if ranks:
-        records = []
-        for ask, image, prompt in zip(batch, images, prompts, strict=True):
-            scores = sorted(
-                rank_options(model, processor, image, ask.turns, ask.options, ask.label_format),
-                key=lambda s: -s.upstream_score,
-            )
-            records.append(
-                {
-                    "question_id": ask.question_id,
-                    "prompt": prompt,
-                    "text": [s.option for s in scores],
-                    "scores": [round(s.upstream_score, 6) for s in scores],
-                    "sum_logprobs": [round(s.sum_logprob, 6) for s in scores],
-                }
-            )
-        return records
-    generations = generate(
-        model,
-        processor,
-        [Request(image, ask.turns) for ask, image in zip(batch, images, strict=True)],
-        decoding,
-        fit_context=True,
-    )
-    return [
-        {"question_id": ask.question_id, "prompt": prompt, "text": generation.text}
-        for ask, prompt, generation in zip(batch, prompts, generations, strict=True)
-    ]
+def _in_question_order(path: Path, question_ids: list[str]) -> None:
+    """Rewrite a complete predictions file whose lines are out of question order (atomically: a temporary file,
+    then renamed); a file in order, or not complete, is left as it is."""
+    if not path.exists():
+        return
+    lines = [line for line in path.read_text(encoding="utf-8").split("\n") if line]
+    by_id = {str(json.loads(line)["question_id"]): line for line in lines}
+    found = list(by_id)
+    if len(lines) != len(question_ids) or found == question_ids or set(found) != set(question_ids):
+        return
+    partial = path.with_name(path.name + ".partial")
+    partial.write_text("".join(by_id[q] + "\n" for q in question_ids), encoding="utf-8")
+    os.replace(partial, path)
 
 
 def _merge_shards(out_path: Path, question_ids: list[str], rank: int, world: int) -> None:

@@ -2,7 +2,9 @@
 
 A suite is YAML: ``model``, ``image_root``, ``out``, ``protocols`` (default both), ``batch_size`` and ``tasks``,
 each ``{name, task, questions, [max_new_tokens], [options], [box_format]}``. Paths are relative to the current
-directory. Predictions go to ``<out>/<name>.jsonl`` and resume when a run is repeated.
+directory. Predictions go to ``<out>/<name>.jsonl`` and resume when a run is repeated. ``backend: openai`` asks a
+served model instead, with the keys of ``allseeing predict``'s options: ``base_url`` (a list), ``served_model``,
+``api_key_env``, ``concurrency``, ``timeout``, ``max_retries``.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from allseeing.config import ConfigError, load_config
 from allseeing.eval.metrics.boxformat import BOX_FORMATS
 from allseeing.eval.registry import TASKS
 from allseeing.eval.task import PROTOCOLS
+from allseeing.infer.openai_client import Endpoint
 
 # The columns of the report table per task (the headline numbers of the seed README).
 HEADLINES = {
@@ -47,14 +50,42 @@ class SuiteTask:
 
 @dataclass
 class Suite:
-    model: str | None
     image_root: str
     out: str
     tasks: list[SuiteTask]
+    model: str | None = None  # a folder run in-process (None: the bundled small model)
     protocols: list[str] = field(default_factory=lambda: list(PROTOCOLS))
     batch_size: int = 8
+    backend: str = "local"  # or openai: a served model (the keys below)
+    base_url: list[str] = field(default_factory=list)
+    served_model: str | None = None
+    api_key_env: str | None = None
+    concurrency: int = 4
+    timeout: float = 600.0
+    max_retries: int = 5
+
+    def endpoint(self) -> Endpoint | None:
+        """The served model with ``backend: openai``; None in-process."""
+        if self.backend == "local":
+            return None
+        return Endpoint(
+            base_urls=tuple(self.base_url),
+            served_model=self.served_model or "",
+            api_key_env=self.api_key_env,
+            concurrency=self.concurrency,
+            timeout_s=self.timeout,
+            max_retries=self.max_retries,
+        )
 
     def check(self) -> Suite:
+        if self.backend not in ("local", "openai"):
+            raise ConfigError(f"backend: {self.backend!r} is not local or openai")
+        if self.backend == "openai" and self.model:
+            raise ConfigError("model: a folder run in-process; with backend: openai name served_model instead")
+        try:
+            self.endpoint()
+        except ValueError as error:
+            raise ConfigError(f"backend openai: {error}") from None
         unknown = sorted(set(self.protocols) - set(PROTOCOLS))
         if unknown:
             raise ConfigError(f"protocols: unknown {unknown}; known: {', '.join(PROTOCOLS)}")
@@ -70,20 +101,26 @@ class Suite:
 
 
 def run_suite(path: str | Path, model: str | None = None, limit: int | None = None, progress: bool = True) -> dict:
-    from allseeing.eval.predict import load_for_prediction, predict  # torch only when predicting
+    from allseeing.eval.answerers import load_for_prediction
+    from allseeing.eval.predict import predict
     from allseeing.eval.score import score_file
 
     suite = Suite.read(path)
+    endpoint = suite.endpoint()
+    if endpoint is not None and model:
+        raise ConfigError(
+            f"{path}: --model runs a folder in-process; this suite asks the served {endpoint.served_model}"
+        )
     model = model or suite.model or str(BUNDLED_MODEL)
     out = Path(suite.out)
     out.mkdir(parents=True, exist_ok=True)
     results: dict[str, dict] = {}
-    loaded = load_for_prediction(model)  # once for every task
+    loaded = load_for_prediction(model) if endpoint is None else None  # once for every task
     for entry in suite.tasks:
         predictions = out / f"{entry.name}.jsonl"
         predict(
             entry.task,
-            model,
+            endpoint or model,
             entry.questions,
             suite.image_root,
             predictions,
@@ -99,7 +136,8 @@ def run_suite(path: str | Path, model: str | None = None, limit: int | None = No
             protocol: score_file(entry.task, entry.questions, predictions, protocol, entry.box_format)
             for protocol in suite.protocols
         }
-    report = {"suite": str(path), "model": str(model), "results": results}
+    answered_by = f"{endpoint.served_model} (served at {', '.join(endpoint.public_urls)})" if endpoint else str(model)
+    report = {"suite": str(path), "model": answered_by, "results": results}
     (out / "report.json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
     (out / "report.md").write_text(markdown(report), encoding="utf-8")
     return report
