@@ -69,7 +69,7 @@ def test_a_served_model_answers_every_question_once_in_question_order(crpe, stub
     assert records[0]["metadata"]["backend"] == "openai" and records[0]["metadata"]["base_url"] == [s.url]
     assert records[0]["prompt"].startswith("<image>\nQuestion 0?")
     assert s.bodies[0]["max_tokens"] == get_task("crpe").max_new_tokens and s.bodies[0]["temperature"] == 0
-    assert sum(s.attempts.values()) == N + 3
+    assert sum(s.attempts.values()) == N + 3 == summary["requests"]
     scores = json.loads(main_json(["eval", "score", "crpe", "--questions", str(crpe), "--predictions", str(out)]))
     assert scores["exist"] == 100.0
 

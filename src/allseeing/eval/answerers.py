@@ -151,6 +151,7 @@ class ServedAnswerer:
             "decoding": {"max_new_tokens": max_new_tokens, "temperature": 0},
         }
         self.model_id = endpoint.served_model
+        self.requests = 0  # chat completions sent by the last answer(), retries included
 
     def provenance(self) -> dict[str, Any]:
         return {**self.run, "base_url": self.endpoint.public_urls, "allseeing": __version__}
@@ -164,8 +165,11 @@ class ServedAnswerer:
         def job(ask: Ask):
             return lambda: (chat_messages(ask.turns, read_image(ask, image_root)), self.max_new_tokens)
 
-        for question_id, text in answer_all(client, ((ask.question_id, job(ask)) for ask in asks)):
-            yield {"question_id": question_id, "prompt": prompt_text(by_id[question_id]), "text": text}
+        try:
+            for question_id, text in answer_all(client, ((ask.question_id, job(ask)) for ask in asks)):
+                yield {"question_id": question_id, "prompt": prompt_text(by_id[question_id]), "text": text}
+        finally:
+            self.requests = client.requests
 
 
 def prompt_text(ask: Ask) -> str:

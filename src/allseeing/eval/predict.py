@@ -158,13 +158,16 @@ def predict(
         _merge_shards(out_path, [str(a.question_id) for a in asks], rank, world)
     else:
         _in_question_order(out_path, [str(a.question_id) for a in asks])
-    return {
+    summary = {
         "task": task_name,
         "questions": len(asks),
         "answered_now": len(todo),
         "already_answered": len(done),
         "out": str(out_path),
     }
+    if isinstance(answerer, ServedAnswerer):
+        summary["requests"] = answerer.requests  # retries included
+    return summary
 
 
 def _in_question_order(path: Path, question_ids: list[str]) -> None:

@@ -140,6 +140,8 @@ class ChatClient:
         self.endpoint = endpoint
         self.servers = _Servers(endpoint.base_urls)
         self.sleep = sleep
+        self.requests = 0  # requests sent, retries included
+        self._count = threading.Lock()
         self.headers = {"Content-Type": "application/json"}
         key = endpoint.api_key()
         if key:
@@ -160,6 +162,8 @@ class ChatClient:
         for attempt in range(self.endpoint.max_retries + 1):
             server = self.servers.take(avoid=server)
             url = self.endpoint.base_urls[server].rstrip("/") + "/chat/completions"
+            with self._count:
+                self.requests += 1
             try:
                 return self._post(url, body)
             except _RetryableError as retry:
