@@ -162,3 +162,18 @@ def test_a_suite_runs_against_a_served_model(crpe, stub, tmp_path, capsys):
     capsys.readouterr()
     assert main(["eval", "run", "--suite", str(suite), "--model", "x"]) == 1
     assert "asks the served asmv2" in capsys.readouterr().err
+
+
+def test_a_served_suite_with_option_ranking_is_refused_before_anything_runs(tmp_path):
+    from allseeing.config import ConfigError
+    from allseeing.eval.report import Suite
+
+    suite = tmp_path / "suite.yaml"
+    tasks = [
+        {"name": "exist", "task": "crpe", "questions": "a"},
+        {"name": "pc", "task": "psg_pred_cls", "questions": "b"},
+    ]
+    keys = {"backend": "openai", "base_url": ["http://127.0.0.1:9/v1"], "served_model": "m"}
+    suite.write_text(yaml.safe_dump({**keys, "image_root": ".", "out": "o", "tasks": tasks}))
+    with pytest.raises(ConfigError, match=r"tasks \['pc'\]: ranking options needs log-likelihoods"):
+        Suite.read(suite)

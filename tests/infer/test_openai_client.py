@@ -115,11 +115,13 @@ def test_the_key_comes_from_the_environment_and_only_goes_in_the_header(server, 
         client(s.url, api_key_env="STUB_KEY")
 
 
-def test_provenance_leaves_credentials_out_of_the_urls():
-    endpoint = Endpoint(base_urls=("https://user:pw@api.example.com:8443/v1?key=abc#x",), served_model="m")
-    assert endpoint.public_urls == ["https://api.example.com:8443/v1"]
+def test_a_url_that_could_carry_a_secret_is_refused():
+    for url in ("https://user:pw@api.example.com/v1", "https://api.example.com/v1?key=abc"):
+        with pytest.raises(ValueError, match=r"api.example.com\.\.\.: a URL with a user, password, query"):
+            Endpoint(base_urls=(url,), served_model="m")
     with pytest.raises(ValueError, match="not an http"):
         Endpoint(base_urls=("127.0.0.1:8000",), served_model="m")
+    assert Endpoint(base_urls=("http://[::1]:8000/v1",), served_model="m").base_urls == ("http://[::1]:8000/v1",)
 
 
 def test_all_jobs_are_answered_once_with_bounded_concurrency(server):

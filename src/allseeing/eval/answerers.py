@@ -154,7 +154,7 @@ class ServedAnswerer:
         self.requests = 0  # chat completions sent by the last answer(), retries included
 
     def provenance(self) -> dict[str, Any]:
-        return {**self.run, "base_url": self.endpoint.public_urls, "allseeing": __version__}
+        return {**self.run, "base_url": list(self.endpoint.base_urls), "allseeing": __version__}
 
     def answer(self, asks: list[Ask], image_root: Path) -> Iterator[dict]:
         from allseeing.infer.openai_client import chat_messages

@@ -16,7 +16,7 @@ from pathlib import Path
 from allseeing.assets import BUNDLED_MODEL
 from allseeing.config import ConfigError, load_config
 from allseeing.eval.metrics.boxformat import BOX_FORMATS
-from allseeing.eval.registry import TASKS
+from allseeing.eval.registry import TASKS, get_task
 from allseeing.eval.task import PROTOCOLS
 from allseeing.infer.openai_client import Endpoint
 
@@ -86,6 +86,11 @@ class Suite:
             self.endpoint()
         except ValueError as error:
             raise ConfigError(f"backend openai: {error}") from None
+        ranked = [task.name for task in self.tasks if get_task(task.task).ranks_options]
+        if self.backend == "openai" and ranked:
+            raise ConfigError(
+                f"tasks {ranked}: ranking options needs log-likelihoods, which a served model does not give"
+            )
         unknown = sorted(set(self.protocols) - set(PROTOCOLS))
         if unknown:
             raise ConfigError(f"protocols: unknown {unknown}; known: {', '.join(PROTOCOLS)}")
@@ -136,7 +141,7 @@ def run_suite(path: str | Path, model: str | None = None, limit: int | None = No
             protocol: score_file(entry.task, entry.questions, predictions, protocol, entry.box_format)
             for protocol in suite.protocols
         }
-    answered_by = f"{endpoint.served_model} (served at {', '.join(endpoint.public_urls)})" if endpoint else str(model)
+    answered_by = f"{endpoint.served_model} (served at {', '.join(endpoint.base_urls)})" if endpoint else str(model)
     report = {"suite": str(path), "model": answered_by, "results": results}
     (out / "report.json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
     (out / "report.md").write_text(markdown(report), encoding="utf-8")

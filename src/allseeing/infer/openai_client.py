@@ -9,7 +9,8 @@ Robust to busy and flaky servers: at most ``concurrency`` requests are in flight
 time-outs and unreadable replies are retried with exponential backoff (``Retry-After`` honoured) up to
 ``max_retries`` times, each retry on the next server when several are given; other errors (400, 401, 404) fail at
 once. What fails for good raises :class:`RemoteError`, one line naming the server, the question and the last
-problem. The API key is read from the environment and sent only in the ``Authorization`` header.
+problem. The API key is read from the environment and sent only in the ``Authorization`` header; a URL that could
+carry a secret (user, password, query) is refused, since the URLs are recorded with every answer.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ import urllib.request
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 from PIL import Image
 
@@ -57,17 +58,19 @@ class Endpoint:
         if not self.base_urls:
             raise ValueError("a served model needs at least one --base-url")
         for url in self.base_urls:
-            if urlsplit(url).scheme not in ("http", "https") or not urlsplit(url).netloc:
+            parts = urlsplit(url)
+            if parts.scheme not in ("http", "https") or not parts.netloc:
                 raise ValueError(f"--base-url {url!r} is not an http(s) URL such as http://127.0.0.1:8000/v1")
+            if parts.username or parts.password or parts.query or parts.fragment:
+                # A secret there would be written into every answer's provenance: keys come from --api-key-env.
+                raise ValueError(
+                    f"--base-url {parts.scheme}://{parts.hostname}...: a URL with a user, password, query or fragment "
+                    "is refused; give the API key with --api-key-env"
+                )
         if not self.served_model:
             raise ValueError("a served model needs its name on the server (--served-model)")
         if self.concurrency < 1 or self.max_retries < 0 or self.timeout_s <= 0:
             raise ValueError("concurrency must be at least 1, max_retries at least 0 and the time-out positive")
-
-    @property
-    def public_urls(self) -> list[str]:
-        """The servers as provenance records them: user, password, query and fragment left out."""
-        return [_public(url) for url in self.base_urls]
 
     def api_key(self) -> str | None:
         if self.api_key_env is None:
@@ -76,11 +79,6 @@ class Endpoint:
         if not key:
             raise ValueError(f"--api-key-env {self.api_key_env}: that environment variable is not set")
         return key
-
-
-def _public(url: str) -> str:
-    parts = urlsplit(url)
-    return urlunsplit((parts.scheme, parts.hostname + (f":{parts.port}" if parts.port else ""), parts.path, "", ""))
 
 
 def image_data_url(image: Image.Image) -> str:
@@ -172,9 +170,10 @@ class ChatClient:
                     self.sleep(retry.after if retry.after is not None else self._backoff(attempt))
             finally:
                 self.servers.give_back(server)
-        public = self.endpoint.public_urls[server or 0]
         tries = self.endpoint.max_retries + 1
-        raise RemoteError(f"{public}: no answer to {what} after {tries} tries (last: {last})")
+        raise RemoteError(
+            f"{self.endpoint.base_urls[server or 0]}: no answer to {what} after {tries} tries (last: {last})"
+        )
 
     def _backoff(self, attempt: int) -> float:
         return min(MAX_BACKOFF_S, self.endpoint.backoff_s * 2**attempt) * random.uniform(0.5, 1.0)
@@ -190,7 +189,7 @@ class ChatClient:
                 raise _RetryableError(
                     f"HTTP {error.code} {detail}", _retry_after(error.headers.get("Retry-After"))
                 ) from None
-            raise RemoteError(f"{_public(url)}: HTTP {error.code} {detail}") from None
+            raise RemoteError(f"{url}: HTTP {error.code} {detail}") from None
         except (urllib.error.URLError, http.client.HTTPException, OSError) as error:  # refused, reset, timed out
             reason = getattr(error, "reason", error)
             raise _RetryableError(f"{type(reason).__name__}: {reason}") from None
