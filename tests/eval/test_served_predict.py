@@ -177,3 +177,19 @@ def test_a_served_suite_with_option_ranking_is_refused_before_anything_runs(tmp_
     suite.write_text(yaml.safe_dump({**keys, "image_root": ".", "out": "o", "tasks": tasks}))
     with pytest.raises(ConfigError, match=r"tasks \['pc'\]: ranking options needs log-likelihoods"):
         Suite.read(suite)
+
+
+def test_a_served_run_imports_neither_torch_nor_transformers(crpe, stub, tmp_path):
+    """Evaluating an API model needs only the base install."""
+    import subprocess
+    import sys
+
+    s = stub()
+    argv = ["predict", "crpe", "--backend", "openai", "--base-url", s.url, "--served-model", "m"]
+    argv += ["--questions", str(crpe), "--image-root", str(tmp_path), "--out", str(tmp_path / "p.jsonl")]
+    code = (
+        "import sys; from allseeing.cli import main; status = main(sys.argv[1:]); "
+        "assert not {'torch', 'transformers'} & set(sys.modules), 'a heavy import'; sys.exit(status)"
+    )
+    subprocess.run([sys.executable, "-c", code, *argv], check=True, capture_output=True)
+    assert len(lines(tmp_path / "p.jsonl")) == N
