@@ -88,6 +88,11 @@ def register(verbs: argparse._SubParsersAction) -> None:
         help="psg: spaCy's en_core_web_sm pipeline (upstream's lemmas), an approximation, or auto: spaCy when "
         "installed (pip install 'allseeing[psg]')",
     )
+    p.add_argument(
+        "--annotations",
+        help="the benchmark's ground truth where its question file has none (e.g. VQAv2's annotations JSON, MME's "
+        "folder; docs/evaluation.md lists each task's)",
+    )
     p.add_argument("--out", help="also write the scores to this JSON file")
     p.set_defaults(run=run_score)
 
@@ -145,7 +150,8 @@ def run_predict(args: argparse.Namespace) -> int:
 def run_score(args: argparse.Namespace) -> int:
     from allseeing.eval.score import score_file
 
-    options = {"lemmatizer": args.lemmatizer, **({"synonyms": args.synonyms} if args.synonyms else {})}
+    options = {"lemmatizer": args.lemmatizer, "synonyms": args.synonyms, "annotations": args.annotations}
+    options = {name: value for name, value in options.items() if value is not None}
     scores = score_file(args.task, args.questions, args.predictions, args.protocol, args.box_format, options)
     if args.out:
         Path(args.out).write_text(json.dumps(scores, indent=2) + "\n", encoding="utf-8")

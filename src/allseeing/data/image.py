@@ -9,7 +9,7 @@ padding: the shorter side is resized to the input size and the centre is cropped
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, BinaryIO, Literal
 
 from PIL import Image, UnidentifiedImageError
 
@@ -67,22 +67,23 @@ def size_problem(name: str, width: int, height: int, max_pixels: int = MAX_PIXEL
     return None
 
 
-def load_image(path: str | Path, max_pixels: int = MAX_PIXELS, transparency: str = "white") -> Image.Image:
-    """Open an image as RGB (grayscale, RGBA, CMYK, palette are converted; ``transparency`` as in :func:`to_rgb`),
-    refusing huge ones before decoding."""
+def load_image(path: str | Path | BinaryIO, max_pixels: int = MAX_PIXELS, transparency: str = "white") -> Image.Image:
+    """Open an image file (or an encoded image in memory) as RGB (grayscale, RGBA, CMYK, palette are converted;
+    ``transparency`` as in :func:`to_rgb`), refusing huge ones before decoding."""
+    name = str(path) if isinstance(path, (str, Path)) else "(in memory)"
     try:
         with Image.open(path) as image:
-            problem = size_problem(str(path), *image.size, max_pixels)
+            problem = size_problem(name, *image.size, max_pixels)
             if problem:
                 raise ImageError(problem)
             image.load()
             return to_rgb(image, transparency)
     except FileNotFoundError:
-        raise ImageError(f"image {path} does not exist") from None
+        raise ImageError(f"image {name} does not exist") from None
     except UnidentifiedImageError:
-        raise ImageError(f"image {path} is not in an image format Pillow can read") from None
+        raise ImageError(f"image {name} is not in an image format Pillow can read") from None
     except (OSError, Image.DecompressionBombError) as error:
-        raise ImageError(f"image {path} cannot be read: {error}") from None
+        raise ImageError(f"image {name} cannot be read: {error}") from None
 
 
 def to_rgb(image: Image.Image, transparency: str = "white") -> Image.Image:

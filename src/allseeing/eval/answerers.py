@@ -9,6 +9,7 @@ appended to; and ``provenance``: what every answer line records besides.
 
 from __future__ import annotations
 
+import io
 import os
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
@@ -16,7 +17,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from allseeing import __version__
-from allseeing.data.image import load_image
+from allseeing.data.image import ImageError, load_image
 from allseeing.eval.task import Ask, EvalError, Task
 from allseeing.infer.openai_client import ChatClient, Endpoint, answer_all
 
@@ -33,7 +34,13 @@ class Answerer(Protocol):
 
 
 def read_image(ask: Ask, image_root: Path):
-    # Benchmarks read pixels as upstream's evaluation did: transparency discarded, not composited on white.
+    """The question's image, a file under ``image_root`` or inline bytes; as upstream's evaluation read pixels:
+    transparency discarded, not composited on white."""
+    if isinstance(ask.image, bytes):
+        try:
+            return load_image(io.BytesIO(ask.image), transparency="discard")
+        except ImageError as error:
+            raise ImageError(f"question {ask.question_id!r}: its inline image: {error}") from None
     return load_image(image_root / ask.image, transparency="discard") if ask.image else None
 
 

@@ -27,7 +27,7 @@ from tqdm import tqdm
 
 from allseeing.eval.answerers import Answerer, LoadedModel, LocalAnswerer, ServedAnswerer
 from allseeing.eval.registry import get_task
-from allseeing.eval.task import EvalError, lacking, read_questions
+from allseeing.eval.task import EvalError, lacking
 from allseeing.infer.openai_client import Endpoint
 
 
@@ -135,7 +135,7 @@ def predict(
         answerer = ServedAnswerer(model, task, max_new_tokens=budget)
     else:
         answerer = LocalAnswerer(model, task, max_new_tokens=budget, batch_size=batch_size, loaded=loaded)
-    questions = read_questions(questions_path)[:limit]
+    questions = task.read_questions(questions_path)[:limit]
     asks = task.asks(questions, questions_path, {"options_file": options_path})
     _warn_if_unscorable(questions, task, questions_path)
     rank, world = shard_info()

@@ -1,10 +1,10 @@
 """Evaluation suites (``allseeing eval run``): predict and score several tasks, write report.json and report.md.
 
 A suite is YAML: ``model``, ``image_root``, ``out``, ``protocols`` (default both), ``batch_size`` and ``tasks``,
-each ``{name, task, questions, [max_new_tokens], [options], [box_format]}``. Paths are relative to the current
-directory. Predictions go to ``<out>/<name>.jsonl`` and resume when a run is repeated. ``backend: openai`` asks a
-served model instead, with the keys of ``allseeing predict``'s options: ``base_url`` (a list), ``served_model``,
-``api_key_env``, ``concurrency``, ``timeout``, ``max_retries``.
+each ``{name, task, questions, [max_new_tokens], [options], [box_format], [annotations]}``. Paths are relative to
+the current directory. Predictions go to ``<out>/<name>.jsonl`` and resume when a run is repeated.
+``backend: openai`` asks a served model instead, with the keys of ``allseeing predict``'s options: ``base_url`` (a
+list), ``served_model``, ``api_key_env``, ``concurrency``, ``timeout``, ``max_retries``.
 """
 
 from __future__ import annotations
@@ -39,6 +39,7 @@ class SuiteTask:
     max_new_tokens: int | None = None
     options: str | None = None  # psg_pred_cls: the options file (default: next to the questions)
     box_format: str = "square999"
+    annotations: str | None = None  # the benchmark's ground truth, where the question file has none (eval score)
 
     def check(self) -> SuiteTask:
         if self.task not in TASKS:
@@ -138,7 +139,14 @@ def run_suite(path: str | Path, model: str | None = None, limit: int | None = No
         )
         # Scored against the whole question file: with --limit, coverage shows how much was answered.
         results[entry.name] = {
-            protocol: score_file(entry.task, entry.questions, predictions, protocol, entry.box_format)
+            protocol: score_file(
+                entry.task,
+                entry.questions,
+                predictions,
+                protocol,
+                entry.box_format,
+                {"annotations": entry.annotations} if entry.annotations else None,
+            )
             for protocol in suite.protocols
         }
     answered_by = f"{endpoint.served_model} (served at {', '.join(endpoint.base_urls)})" if endpoint else str(model)

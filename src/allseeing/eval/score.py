@@ -7,7 +7,7 @@ from typing import Any
 
 from allseeing.eval.metrics.boxformat import BOX_FORMATS
 from allseeing.eval.registry import get_task
-from allseeing.eval.task import PROTOCOLS, EvalError, ScoreContext, index_predictions, read_jsonl, read_questions
+from allseeing.eval.task import PROTOCOLS, EvalError, ScoreContext, index_predictions, read_jsonl
 
 
 def score_file(
@@ -24,7 +24,7 @@ def score_file(
     if box_format not in BOX_FORMATS:
         raise EvalError(f"unknown box format {box_format!r}; choose one of {', '.join(BOX_FORMATS)}")
     task = get_task(task_name)
-    questions = read_questions(questions_path)
+    questions = task.read_questions(Path(questions_path))
     predictions = index_predictions(read_jsonl(predictions_path), predictions_path)
     asked = {str(q["question_id"]) for q in questions}
     strangers = sorted(set(predictions) - asked)

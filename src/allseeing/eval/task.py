@@ -22,10 +22,14 @@ PROTOCOLS = ("official", "fixed")
 
 @dataclass(frozen=True)
 class Ask:
-    """What to ask the model for one question: an image, the conversation, and options when ranking."""
+    """What to ask the model for one question: an image, the conversation, and options when ranking.
+
+    ``image``: a path relative to the image folder, the encoded image itself (bytes: MMBench's TSV carries its
+    images inline, base64), or None.
+    """
 
     question_id: str
-    image: str | None
+    image: str | bytes | None
     turns: tuple[tuple[str, str | None], ...]
     options: tuple[str, ...] = ()
     label_format: str = "{}"
@@ -38,6 +42,7 @@ class ScoreContext:
     questions_path: Path
     protocol: str = "official"
     box_format: str = "square999"
+    # Task-specific settings: ``annotations`` (a benchmark's ground-truth file, e.g. VQAv2's), ``synonyms``, ...
     options: dict[str, Any] = field(default_factory=dict)
 
 
@@ -46,6 +51,11 @@ class Task(Protocol):
     max_new_tokens: int  # the default generation budget of the task
     ranks_options: bool  # True: scored by likelihood ranking, not generation
     fields: tuple[str, ...]  # what scoring needs of every question (checked before a model is loaded)
+
+    def read_questions(self, path: Path) -> list[dict]:
+        """The question file as records with a ``question_id`` (JSONL for most tasks; a task whose benchmark ships
+        another format, such as MMBench's TSV, reads that)."""
+        ...
 
     def asks(self, questions: list[dict], questions_path: Path, settings: dict | None = None) -> list[Ask]:
         """What to ask for each question; ``settings`` holds task-specific paths (e.g. ``options_file``)."""

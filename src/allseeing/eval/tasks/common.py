@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from allseeing.data.templates import image_question
-from allseeing.eval.task import Ask, key, require
+from allseeing.eval.task import Ask, key, read_questions, require
 
 
 def single_turn_asks(questions: list[dict], path: Path) -> list[Ask]:
@@ -19,7 +19,14 @@ def single_turn_asks(questions: list[dict], path: Path) -> list[Ask]:
     return asks
 
 
-class SingleTurnTask:
+class JsonlQuestions:
+    """A task whose questions are a JSONL file, one record per question with its ``question_id``."""
+
+    def read_questions(self, path: Path) -> list[dict]:
+        return read_questions(path)
+
+
+class SingleTurnTask(JsonlQuestions):
     """A task asked as one user turn and answered by generation (CRPE, grounding, region captions, PSG)."""
 
     ranks_options = False

@@ -27,7 +27,7 @@ from allseeing.eval.task import (
     require_all,
     scored_rows,
 )
-from allseeing.eval.tasks.common import single_turn_asks
+from allseeing.eval.tasks.common import JsonlQuestions, single_turn_asks
 
 OPTIONS_FILE = "psg_pred_cls_options.json"
 OPTIONS_PER_QUESTION = 1000  # upstream's topk_each_query: options past it are ignored
@@ -58,7 +58,7 @@ def _pair(question: dict) -> Hashable:
     return pair
 
 
-class PsgPredCls:
+class PsgPredCls(JsonlQuestions):
     name = "psg_pred_cls"
     max_new_tokens = 0
     ranks_options = True

@@ -26,6 +26,7 @@ from allseeing.eval.task import (
     require_all,
     scored_rows,
 )
+from allseeing.eval.tasks.common import JsonlQuestions
 
 _SUFFIX = re.compile(r"[-_.]?(qar|qa)$")
 
@@ -37,7 +38,7 @@ def pair_key(question: dict) -> tuple:
     return ("content", question.get("image"), question["conversations"][0]["value"])
 
 
-class Vcr:
+class Vcr(JsonlQuestions):
     name = "vcr"
     max_new_tokens = 16
     ranks_options = False
