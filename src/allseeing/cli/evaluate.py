@@ -94,6 +94,25 @@ def register(verbs: argparse._SubParsersAction) -> None:
         "folder; docs/evaluation.md lists each task's)",
     )
     p.add_argument("--out", help="also write the scores to this JSON file")
+    judge = p.add_argument_group(
+        "judged benchmarks (llava_wild, mmvet)",
+        "A judge model served behind an OpenAI-compatible chat-completions API scores the answers; its replies are "
+        "logged and reused, so a re-run asks only what it has not asked (docs/benchmarks/judged.md).",
+    )
+    judge.add_argument("--judge-base-url", metavar="URL", help="the judge's API root, e.g. https://api.openai.com/v1")
+    judge.add_argument("--judge-model", metavar="NAME", help="the judge model's name there, e.g. gpt-4-0613")
+    judge.add_argument(
+        "--judge-api-key-env",
+        metavar="VAR",
+        help="the environment variable that holds the judge's API key (never the key)",
+    )
+    judge.add_argument("--judge-concurrency", type=int, default=4, help="requests in flight (default: %(default)s)")
+    judge.add_argument(
+        "--judge-max-retries", type=int, default=5, help="retries of a failed request (default: %(default)s)"
+    )
+    judge.add_argument(
+        "--judge-log", metavar="PATH", help="the judge's replies, JSONL (default: the predictions path + .judge.jsonl)"
+    )
     p.set_defaults(run=run_score)
 
     p = commands.add_parser(
@@ -152,11 +171,35 @@ def run_score(args: argparse.Namespace) -> int:
 
     options = {"lemmatizer": args.lemmatizer, "synonyms": args.synonyms, "annotations": args.annotations}
     options = {name: value for name, value in options.items() if value is not None}
+    options.update(judge_options(args))
     scores = score_file(args.task, args.questions, args.predictions, args.protocol, args.box_format, options)
     if args.out:
         Path(args.out).write_text(json.dumps(scores, indent=2) + "\n", encoding="utf-8")
     print_json(scores)
     return 0
+
+
+def judge_options(args: argparse.Namespace) -> dict:
+    """``judge`` (the judge's Endpoint) and ``judge_log`` for the score options; none without --judge-base-url."""
+    from allseeing.infer.openai_client import Endpoint
+
+    if not args.judge_base_url and not args.judge_model:
+        return {}
+    if not args.judge_base_url or not args.judge_model:
+        raise UserError("a judge needs both --judge-base-url and --judge-model")
+    try:
+        endpoint = Endpoint(
+            base_urls=(args.judge_base_url,),
+            served_model=args.judge_model,
+            api_key_env=args.judge_api_key_env,
+            concurrency=args.judge_concurrency,
+            max_retries=args.judge_max_retries,
+        )
+    except ValueError as error:
+        raise UserError(f"the judge (--judge-base-url, --judge-model): {error}") from None
+    predictions = Path(args.predictions)
+    log = args.judge_log or predictions.with_name(predictions.name.removesuffix(".jsonl") + ".judge.jsonl")
+    return {"judge": endpoint, "judge_log": str(log)}
 
 
 def run_suite(args: argparse.Namespace) -> int:

@@ -2,7 +2,9 @@
 
 A suite is YAML: ``model``, ``image_root``, ``out``, ``protocols`` (default both), ``batch_size`` and ``tasks``,
 each ``{name, task, questions, [max_new_tokens], [options], [box_format], [annotations]}``. Paths are relative to
-the current directory. Predictions go to ``<out>/<name>.jsonl`` and resume when a run is repeated.
+the current directory. Predictions go to ``<out>/<name>.jsonl`` and resume when a run is repeated. A judged task
+(llava_wild, mmvet) also names its judge: ``judge_base_url``, ``judge_model``, [``judge_api_key_env``],
+[``judge_concurrency``]; the judge's replies go to ``<out>/<name>.judge.jsonl`` and are reused.
 ``backend: openai`` asks a served model instead, with the keys of ``allseeing predict``'s options: ``base_url`` (a
 list), ``served_model``, ``api_key_env``, ``concurrency``, ``timeout``, ``max_retries``.
 """
@@ -26,6 +28,16 @@ HEADLINES = {
     "vcr": ("q2a", "qa2r", "q2ar"),
     "psg": ("num_pred_tuples", "recall", "mean_recall"),
     "psg_pred_cls": ("recall@20", "recall@50", "recall@100", "mean_recall@100"),
+    "llava_wild": ("overall", "conv", "detail", "complex"),
+    "mmvet": (
+        "total",
+        "capabilities/rec",
+        "capabilities/ocr",
+        "capabilities/know",
+        "capabilities/gen",
+        "capabilities/spat",
+        "capabilities/math",
+    ),
 }
 
 
@@ -40,13 +52,46 @@ class SuiteTask:
     options: str | None = None  # psg_pred_cls: the options file (default: next to the questions)
     box_format: str = "square999"
     annotations: str | None = None  # the benchmark's ground truth, where the question file has none (eval score)
+    # The judge model of a judged benchmark (llava_wild, mmvet), served behind an OpenAI-compatible API; its replies
+    # are logged to <out>/<name>.judge.jsonl and reused.
+    judge_base_url: str | None = None
+    judge_model: str | None = None
+    judge_api_key_env: str | None = None  # the environment variable holding the judge's API key (never the key)
+    judge_concurrency: int = 4
 
     def check(self) -> SuiteTask:
         if self.task not in TASKS:
             raise ConfigError(f"task {self.name!r}: unknown task {self.task!r}; known: {', '.join(TASKS)}")
         if self.box_format not in BOX_FORMATS:
             raise ConfigError(f"task {self.name!r}: unknown box format {self.box_format!r}")
+        if getattr(get_task(self.task), "needs_judge", False) and not (self.judge_base_url and self.judge_model):
+            raise ConfigError(
+                f"task {self.name!r}: {self.task} is scored by a judge: give judge_base_url and judge_model"
+            )
+        try:
+            self.judge()
+        except ValueError as error:
+            raise ConfigError(f"task {self.name!r}: the judge: {error}") from None
         return self
+
+    def judge(self) -> Endpoint | None:
+        """The judge model's endpoint; None when the task names none."""
+        if not self.judge_base_url and not self.judge_model:
+            return None
+        return Endpoint(
+            base_urls=(self.judge_base_url or "",),
+            served_model=self.judge_model or "",
+            api_key_env=self.judge_api_key_env,
+            concurrency=self.judge_concurrency,
+        )
+
+    def score_options(self, predictions: Path) -> dict | None:
+        """The options ``score_file`` needs: annotations, the judge and its log (beside the predictions)."""
+        options: dict = {"annotations": self.annotations} if self.annotations else {}
+        judge = self.judge()
+        if judge is not None:
+            options.update(judge=judge, judge_log=str(predictions.with_name(f"{self.name}.judge.jsonl")))
+        return options or None
 
 
 @dataclass
@@ -145,7 +190,7 @@ def run_suite(path: str | Path, model: str | None = None, limit: int | None = No
                 predictions,
                 protocol,
                 entry.box_format,
-                {"annotations": entry.annotations} if entry.annotations else None,
+                entry.score_options(predictions),
             )
             for protocol in suite.protocols
         }

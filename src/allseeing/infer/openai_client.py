@@ -145,14 +145,15 @@ class ChatClient:
         if key:
             self.headers["Authorization"] = f"Bearer {key}"
 
-    def complete(self, messages: list[dict], max_tokens: int, what: str) -> str:
-        """The reply to ``messages`` (stripped); ``what`` names the question in errors."""
+    def complete(self, messages: list[dict], max_tokens: int, what: str, temperature: float = 0) -> str:
+        """The reply to ``messages`` (stripped); ``what`` names the question in errors. Greedy unless a
+        ``temperature`` is given (MM-Vet's grader samples when it asks again for a score it could not read)."""
         body = json.dumps(
             {
                 "model": self.endpoint.served_model,
                 "messages": messages,
                 "max_tokens": max_tokens,
-                "temperature": 0,
+                "temperature": temperature,
                 "stream": False,
             }
         ).encode("utf-8")
