@@ -7,7 +7,7 @@ from typing import Any
 
 from allseeing.eval.metrics.boxformat import BOX_FORMATS
 from allseeing.eval.registry import get_task
-from allseeing.eval.task import PROTOCOLS, EvalError, ScoreContext, index_predictions, read_jsonl
+from allseeing.eval.task import PROTOCOLS, EvalError, ScoreContext
 
 
 def score_file(
@@ -25,7 +25,7 @@ def score_file(
         raise EvalError(f"unknown box format {box_format!r}; choose one of {', '.join(BOX_FORMATS)}")
     task = get_task(task_name)
     questions = task.read_questions(Path(questions_path))
-    predictions = index_predictions(read_jsonl(predictions_path), predictions_path)
+    predictions = task.read_predictions(Path(predictions_path))
     asked = {str(q["question_id"]) for q in questions}
     strangers = sorted(set(predictions) - asked)
     if strangers:

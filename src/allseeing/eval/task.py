@@ -57,6 +57,11 @@ class Task(Protocol):
         another format, such as MMBench's TSV, reads that)."""
         ...
 
+    def read_predictions(self, path: Path) -> dict[str, dict]:
+        """A predictions file's records by question id (a repeated id is an error, unless the benchmark's own files
+        repeat ids and the task re-keys them as it re-keys its questions, as MME's do)."""
+        ...
+
     def asks(self, questions: list[dict], questions_path: Path, settings: dict | None = None) -> list[Ask]:
         """What to ask for each question; ``settings`` holds task-specific paths (e.g. ``options_file``)."""
         ...

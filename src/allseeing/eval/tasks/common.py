@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from allseeing.data.templates import image_question
-from allseeing.eval.task import Ask, key, read_questions, require
+from allseeing.eval.task import Ask, index_predictions, key, read_jsonl, read_questions, require
 
 
 def single_turn_asks(questions: list[dict], path: Path) -> list[Ask]:
@@ -20,10 +20,13 @@ def single_turn_asks(questions: list[dict], path: Path) -> list[Ask]:
 
 
 class JsonlQuestions:
-    """A task whose questions are a JSONL file, one record per question with its ``question_id``."""
+    """A task whose questions and predictions are JSONL files, one record per question with its ``question_id``."""
 
     def read_questions(self, path: Path) -> list[dict]:
         return read_questions(path)
+
+    def read_predictions(self, path: Path) -> dict[str, dict]:
+        return index_predictions(read_jsonl(path), path)
 
 
 class SingleTurnTask(JsonlQuestions):
