@@ -10,7 +10,7 @@ from pathlib import Path
 from allseeing.cli.common import UserError, add_model_option, common_options, print_json
 from allseeing.eval.metrics.boxformat import BOX_FORMATS
 from allseeing.eval.metrics.lemma import LEMMATIZERS
-from allseeing.eval.registry import TASKS
+from allseeing.eval.registry import SUBMISSIONS, TASKS
 
 TASK_NAMES = tuple(TASKS)
 
@@ -34,6 +34,11 @@ def register(verbs: argparse._SubParsersAction) -> None:
     p.add_argument("--max-new-tokens", type=int, help="default: the task's budget")
     p.add_argument("--options", help="psg_pred_cls options file (default: next to the questions)")
     p.add_argument("--limit", type=int, help="answer only the first N questions")
+    p.add_argument(
+        "--lang",
+        choices=("en", "cn"),
+        help="mmbench, mmbench_cn: the instruction's language (default: English, as upstream's scripts run both)",
+    )
     served = p.add_argument_group(
         "served models (--backend openai)",
         "Ask a model served behind an OpenAI-compatible chat-completions API (transformers serve, vLLM, SGLang, a "
@@ -116,6 +121,19 @@ def register(verbs: argparse._SubParsersAction) -> None:
     p.set_defaults(run=run_score)
 
     p = commands.add_parser(
+        "submit",
+        parents=[common],
+        help="write the file a benchmark's evaluation server takes (VQAv2 test-dev, VizWiz test, MMBench, MM-Vet)",
+        description="Write the predictions in the format the benchmark's server scores (as LLaVA's convert_*_for_"
+        "submission.py scripts write it), after checking that every question is answered exactly once, with text.",
+    )
+    p.add_argument("task", choices=tuple(SUBMISSIONS))
+    p.add_argument("--questions", required=True)
+    p.add_argument("--predictions", required=True)
+    p.add_argument("--out", required=True, help="the file to upload (.json; .xlsx for MMBench)")
+    p.set_defaults(run=run_submit)
+
+    p = commands.add_parser(
         "run",
         parents=[common],
         help="predict and score the tasks of a suite; write report.md and report.json",
@@ -158,6 +176,7 @@ def run_predict(args: argparse.Namespace) -> int:
         batch_size=args.batch_size,
         max_new_tokens=args.max_new_tokens,
         options_path=args.options,
+        lang=args.lang,
         limit=args.limit,
         progress=sys.stderr.isatty(),
     )
@@ -200,6 +219,15 @@ def judge_options(args: argparse.Namespace) -> dict:
     predictions = Path(args.predictions)
     log = args.judge_log or predictions.with_name(predictions.name.removesuffix(".jsonl") + ".judge.jsonl")
     return {"judge": endpoint, "judge_log": str(log)}
+
+
+def run_submit(args: argparse.Namespace) -> int:
+    task = TASKS[args.task]
+    questions = task.read_questions(Path(args.questions))
+    predictions = task.read_predictions(Path(args.predictions))
+    SUBMISSIONS[args.task](args.task, questions, predictions, Path(args.out))
+    print_json({"task": args.task, "questions": len(questions), "out": args.out})
+    return 0
 
 
 def run_suite(args: argparse.Namespace) -> int:

@@ -117,6 +117,7 @@ def predict(
     batch_size: int = 8,
     max_new_tokens: int | None = None,
     options_path: str | Path | None = None,
+    lang: str | None = None,
     limit: int | None = None,
     progress: bool = True,
     loaded: LoadedModel | None = None,
@@ -125,7 +126,8 @@ def predict(
 
     ``model``: a model folder, run in-process (``loaded``: that model already loaded by
     :func:`~allseeing.eval.answerers.load_for_prediction`, else it loads here, after the output file was checked to
-    hold this run's answers only), or the :class:`Endpoint` of a served model.
+    hold this run's answers only), or the :class:`Endpoint` of a served model. ``options_path`` (psg_pred_cls) and
+    ``lang`` (MMBench's instruction) are the task's settings.
     """
     task = get_task(task_name)
     questions_path, image_root, out_path = Path(questions_path), Path(image_root), Path(out_path)
@@ -136,7 +138,7 @@ def predict(
     else:
         answerer = LocalAnswerer(model, task, max_new_tokens=budget, batch_size=batch_size, loaded=loaded)
     questions = task.read_questions(questions_path)[:limit]
-    asks = task.asks(questions, questions_path, {"options_file": options_path})
+    asks = task.asks(questions, questions_path, {"options_file": options_path, "lang": lang})
     _warn_if_unscorable(questions, task, questions_path)
     rank, world = shard_info()
     target = out_path if world == 1 else out_path.with_name(f"{out_path.name}.rank{rank}-of-{world}")

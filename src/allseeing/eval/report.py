@@ -52,6 +52,7 @@ class SuiteTask:
     options: str | None = None  # psg_pred_cls: the options file (default: next to the questions)
     box_format: str = "square999"
     annotations: str | None = None  # the benchmark's ground truth, where the question file has none (eval score)
+    lang: str | None = None  # mmbench, mmbench_cn: the instruction's language (en, cn)
     # The judge model of a judged benchmark (llava_wild, mmvet), served behind an OpenAI-compatible API; its replies
     # are logged to <out>/<name>.judge.jsonl and reused.
     judge_base_url: str | None = None
@@ -178,6 +179,7 @@ def run_suite(path: str | Path, model: str | None = None, limit: int | None = No
             batch_size=suite.batch_size,
             max_new_tokens=entry.max_new_tokens,
             options_path=entry.options,
+            lang=entry.lang,
             limit=limit,
             progress=progress,
             loaded=loaded,

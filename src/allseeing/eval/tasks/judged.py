@@ -356,16 +356,15 @@ class MmVet(SingleTurnTask):
         return key(truth["question_id"]), question, truth["answer"], capabilities
 
 
-def write_submission(task_name: str, questions: list[dict], predictions: list[dict], out_path: str | Path) -> Path:
+def write_submission(task_name: str, questions: list[dict], predictions: dict[str, dict], out_path: str | Path) -> Path:
     """MM-Vet's results file for its grader (the online evaluator or ``mm-vet_evaluator.py``), as upstream's
     ``scripts/convert_mmvet_for_eval.py`` writes it: {"v1_<question_id>": answer text}, indented by 2. Every
-    question must be answered exactly once, with text, and nothing else answered."""
+    question must be answered (``predictions`` by question id: once each), with text, and nothing else answered."""
+    if task_name != MmVet.name:
+        raise EvalError(f"{task_name} has no submission file here")
     asked = [key(q["question_id"]) for q in questions]
     answers: dict[str, str] = {}
-    for prediction in predictions:
-        question_id = key(prediction["question_id"])
-        if question_id in answers:
-            raise EvalError(f"{task_name}: question {question_id!r} is answered twice")
+    for question_id, prediction in predictions.items():
         if not isinstance(prediction.get("text"), str):
             raise EvalError(f"{task_name}: the answer to question {question_id!r} is not text")
         answers[question_id] = prediction["text"]

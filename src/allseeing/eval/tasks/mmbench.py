@@ -35,6 +35,7 @@ from allseeing.eval.task import (
     percent,
     require_all,
 )
+from allseeing.eval.tasks.common import JsonlQuestions
 
 # pandas' default NA strings (read_table): upstream reads the TSV with pandas, so these cells are NaN there.
 PANDAS_NA = frozenset(
@@ -165,7 +166,7 @@ def answers_of(questions: list[dict], context: ScoreContext) -> dict[str, str | 
     return truth
 
 
-class Mmbench:
+class Mmbench(JsonlQuestions):
     name = "mmbench"
     max_new_tokens = 1024  # model_vqa_mmbench.py's budget
     ranks_options = False

@@ -24,6 +24,7 @@ from pathlib import Path
 from allseeing.data.templates import image_question
 from allseeing.eval.metrics.multiple_choice import SCIENCE_QA_LETTERS, science_qa_choice
 from allseeing.eval.task import Ask, EvalError, ScoreContext, answer_text, bookkeeping, key, percent, require_all
+from allseeing.eval.tasks.common import JsonlQuestions
 
 INSTRUCTION = "Answer with the option's letter from the given choices directly."
 IMAGE_MARKER = "<image>"
@@ -113,7 +114,7 @@ def truth_of(questions: list[dict], context: ScoreContext) -> dict[str, Truth]:
     return truth
 
 
-class ScienceQaImg:
+class ScienceQaImg(JsonlQuestions):
     name = "sqa_img"
     max_new_tokens = 1024  # model_vqa_science.py's budget
     ranks_options = False
