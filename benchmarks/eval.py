@@ -5,6 +5,8 @@
 1. Scoring (no torch): 10,000 CRPE rows, 10,000 PSG answers (about 5 relations each, correct ReC) and 10,000
    grounding answers, under both protocols, in rows per second. Questions come from a synthetic test split,
    repeated with new ids; answers are the true ones written as a model would.
+   The same for the short-answer general benchmarks (VQAv2, GQA, VizWiz, TextVQA, POPE, MME, MMBench, SEED,
+   ScienceQA) on their synthetic versions, reading the files included.
 2. ``allseeing predict`` on CRPE questions with a random ``small`` model: batch 1 (upstream's harness) against
    batch 16, in questions per second, 16 new tokens each.
 
@@ -48,6 +50,70 @@ def oracle(task: str, row: dict) -> str:
     return " ".join(parts)
 
 
+def general_scoring(root: Path, rows: int) -> dict:
+    """Seconds to score ``rows`` true answers of each short-answer general benchmark, per protocol."""
+    import csv
+
+    from allseeing.data.synth.general import GENERAL_FILES, MMBENCH_COPY
+    from allseeing.eval.registry import TASKS
+
+    timings = {}
+    for name, relative in GENERAL_FILES.items():
+        if name in ("llava_wild", "mmvet", "mmbench_cn"):  # judged; CN reads as MMBench does
+            continue
+        source = TASKS[name].read_questions(root / "synth/eval/general" / relative)
+        copies = -(-rows // len(source))
+        path = root / f"general_{name}{Path(relative).suffix}"
+        if name == "mmbench":
+            with (root / "synth/eval/general" / relative).open(encoding="utf-8", newline="") as handle:
+                table = list(csv.DictReader(handle, delimiter="\t"))
+            base = max(int(r["index"]) % MMBENCH_COPY for r in table)
+            copied = [{**r, "index": int(r["index"]) + k * base} for k in range(copies) for r in table][:rows]
+            with path.open("w", encoding="utf-8", newline="") as handle:
+                writer = csv.DictWriter(handle, fieldnames=list(table[0]), delimiter="\t")
+                writer.writeheader()
+                writer.writerows(copied)
+            questions = TASKS[name].read_questions(path)
+        else:
+            # New ids, and for MME new images too: its pairs are the two questions of one image.
+            questions = [
+                {
+                    **q,
+                    "question_id": f"{q['question_id']}-r{k}",
+                    **({"image": f"{q['image']}-r{k}"} if name == "mme" else {}),
+                }
+                for k in range(copies)
+                for q in source
+            ][:rows]
+            if name == "sqa_img":
+                path.write_text(json.dumps([{**q, "id": q["question_id"]} for q in questions]))
+            else:
+                write(path, questions)
+        predictions = write(
+            root / f"general_{name}_p.jsonl",
+            [{"question_id": q["question_id"], "text": true_answer(name, q)} for q in questions],
+        )
+        for protocol in ("official", "fixed"):
+            start = time.process_time()
+            score_file(name, path, predictions, protocol)
+            timings[f"{name}/{protocol}"] = {
+                "rows": len(questions),
+                "cpu_seconds": round(time.process_time() - start, 2),
+            }
+    return timings
+
+
+def true_answer(task: str, question: dict) -> str:
+    """A general benchmark's true answer, written as a model writes it."""
+    if "answers" in question:
+        return question["answers"][0]
+    if task == "pope":
+        return question["label"].capitalize() + "."
+    if task == "sqa_img":
+        return "ABCDE"[question["answer"]]
+    return question["answer"]
+
+
 def write(path: Path, records: list[dict]) -> Path:
     path.write_text("".join(json.dumps(r) + "\n" for r in records))
     return path
@@ -85,6 +151,7 @@ def main() -> None:
                 }
                 assert result["coverage"] == 100.0
         report["scoring"] = scoring
+        report["general_scoring"] = general_scoring(root, args.rows)
         if args.predict:
             report["predict"] = predict_comparison(root, args.predict)
     print(json.dumps(report, indent=2))

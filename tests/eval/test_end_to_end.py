@@ -7,7 +7,7 @@ import yaml
 
 from allseeing.cli import main
 from allseeing.data.synth.generate import generate
-from allseeing.eval.registry import TASKS
+from allseeing.eval.registry import REGION_TASKS
 from tests.conftest import allseeing_on_two_processes
 
 pytestmark = pytest.mark.slow  # see pyproject.toml: the full run (.ci/run) includes it
@@ -62,17 +62,17 @@ def suite(tmp_path_factory, tiny_model_dir):
 
 
 def test_every_task_predicts_and_scores(suite, capsys, monkeypatch):
-    import allseeing.eval.predict as prediction
+    import allseeing.model.build as build
 
     loads = []
-    real_load = prediction.load
-    monkeypatch.setattr(prediction, "load", lambda *args, **kwargs: loads.append(args) or real_load(*args, **kwargs))
+    real_load = build.load
+    monkeypatch.setattr(build, "load", lambda *args, **kwargs: loads.append(args) or real_load(*args, **kwargs))
     path, out = suite
     assert main(["eval", "run", "--suite", str(path)]) == 0
     assert len(loads) == 1  # one model load for the seven tasks
     report = json.loads(capsys.readouterr().out)
     assert set(report["results"]) == set(CONTRACT_KEYS)
-    assert {scores["official"]["task"] for scores in report["results"].values()} == set(TASKS)
+    assert {scores["official"]["task"] for scores in report["results"].values()} == {t.name for t in REGION_TASKS}
     for name, by_protocol in report["results"].items():
         assert set(by_protocol) == {"official", "fixed"}
         for protocol, scores in by_protocol.items():

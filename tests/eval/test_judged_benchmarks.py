@@ -514,8 +514,7 @@ def test_suite_tasks_name_their_judge(registered, tmp_path):
     options = entry.score_options(tmp_path / "wild.jsonl")
     assert options["judge"] == Endpoint(("http://127.0.0.1:9/v1",), JUDGE, "JUDGE_KEY", concurrency=4)
     assert options["judge_log"] == str(tmp_path / "wild.judge.jsonl") and options["annotations"] == "bench"
-    with pytest.raises(ConfigError, match=r"task 'v': mmvet is scored by a judge: give judge_base_url and judge_model"):
-        SuiteTask(name="v", task="mmvet", questions="q.jsonl").check()
+    assert SuiteTask(name="v", task="mmvet", questions="q.jsonl").check().judge() is None  # predicted, not scored
     with pytest.raises(ConfigError, match=r"task 'v': the judge: --base-url 'nowhere' is not an http\(s\) URL"):
         SuiteTask(name="v", task="mmvet", questions="q.jsonl", judge_base_url="nowhere", judge_model=JUDGE).check()
     report = {

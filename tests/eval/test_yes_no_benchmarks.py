@@ -1,9 +1,7 @@
 """POPE and MME scoring by hand: answer readings, confusion matrices and F1, acc and acc+, the sums, what the
 order of the files does (upstream pairs by position), the truth from annotation files or from the questions."""
 
-import json
 import random
-import time
 
 import pytest
 
@@ -440,21 +438,3 @@ def test_fixed_is_order_free_and_official_is_where_upstream_is(tmp_path, seed):
     assert {n: s["accuracy"] for n, s in reordered["subtasks"].items()} == {
         n: s["accuracy"] for n, s in mme["subtasks"].items()
     }
-
-
-@pytest.mark.parametrize("protocol", ["official", "fixed"])
-def test_ten_thousand_predictions_score_in_under_5_seconds(tmp_path, protocol):
-    splits = ("adversarial", "popular", "random")
-    pope = [pope_question(i, "yes" if i % 2 else "no", splits[i % 3], thing=f"x{i}") for i in range(10_000)]
-    pope_answers = [(i, "Yes" if i % 3 else "No, there is not.") for i in range(10_000)]
-    mme = [mme_question(f"i{i // 2}", i % 2, "Yes" if i % 2 else "No", qid=f"m{i}") for i in range(10_000)]
-    mme_answers = [(f"m{i}", "Yes") for i in range(10_000)]
-    for task, questions, answers in ((Pope(), pope, pope_answers), (Mme(), mme, mme_answers)):
-        q = write_jsonl(tmp_path / "q.jsonl", questions)
-        p = write_jsonl(tmp_path / "p.jsonl", [{"question_id": i, "text": t} for i, t in answers])
-        start = time.process_time()
-        read, predictions = task.read_questions(q), index_predictions(read_jsonl(p), p)
-        result = task.score(read, predictions, ScoreContext(q, protocol))
-        assert time.process_time() - start < 5.0
-        assert result["answered"] == 10_000
-    json.dumps(result)  # JSON-ready

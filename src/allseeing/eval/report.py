@@ -28,6 +28,16 @@ HEADLINES = {
     "vcr": ("q2a", "qa2r", "q2ar"),
     "psg": ("num_pred_tuples", "recall", "mean_recall"),
     "psg_pred_cls": ("recall@20", "recall@50", "recall@100", "mean_recall@100"),
+    "vqav2": ("accuracy",),
+    "gqa": ("accuracy", "binary", "open"),
+    "vizwiz": ("accuracy",),
+    "sqa_img": ("img", "accuracy"),
+    "textvqa": ("accuracy",),
+    "pope": ("f1", "accuracy"),
+    "mme": ("perception", "cognition"),
+    "mmbench": ("overall", "vanilla"),
+    "mmbench_cn": ("overall", "vanilla"),
+    "seed": ("accuracy", "image"),
     "llava_wild": ("overall", "conv", "detail", "complex"),
     "mmvet": (
         "total",
@@ -39,6 +49,25 @@ HEADLINES = {
         "capabilities/math",
     ),
 }
+
+
+# The general benchmarks' headline metric and the seed's published ASMv2 number for it (the README's results table;
+# VQAv2, GQA and SQA-IMG are marked there as benchmarks whose training images the model saw). MME: perception.
+PUBLISHED_ASMV2 = {
+    "vqav2": ("accuracy", 81.0),
+    "gqa": ("accuracy", 63.9),
+    "vizwiz": ("accuracy", 58.1),
+    "sqa_img": ("img", 87.1),
+    "textvqa": ("accuracy", 60.2),
+    "pope": ("f1", 86.3),
+    "mme": ("perception", 1621.0),
+    "mmbench": ("overall", 74.4),
+    "mmbench_cn": ("overall", 64.3),
+    "seed": ("accuracy", 66.3),
+    "llava_wild": ("overall", 78.9),
+    "mmvet": ("total", 41.3),
+}
+NO_JUDGE = "predicted, not scored: a judge model scores this benchmark (judge_base_url and judge_model)"
 
 
 @dataclass
@@ -65,10 +94,6 @@ class SuiteTask:
             raise ConfigError(f"task {self.name!r}: unknown task {self.task!r}; known: {', '.join(TASKS)}")
         if self.box_format not in BOX_FORMATS:
             raise ConfigError(f"task {self.name!r}: unknown box format {self.box_format!r}")
-        if getattr(get_task(self.task), "needs_judge", False) and not (self.judge_base_url and self.judge_model):
-            raise ConfigError(
-                f"task {self.name!r}: {self.task} is scored by a judge: give judge_base_url and judge_model"
-            )
         try:
             self.judge()
         except ValueError as error:
@@ -184,6 +209,9 @@ def run_suite(path: str | Path, model: str | None = None, limit: int | None = No
             progress=progress,
             loaded=loaded,
         )
+        if getattr(get_task(entry.task), "needs_judge", False) and entry.judge() is None:
+            results[entry.name] = {"task": entry.task, "skipped": NO_JUDGE}
+            continue
         # Scored against the whole question file: with --limit, coverage shows how much was answered.
         results[entry.name] = {
             protocol: score_file(
@@ -204,9 +232,14 @@ def run_suite(path: str | Path, model: str | None = None, limit: int | None = No
 
 
 def markdown(report: dict) -> str:
-    """One table per task: a row per protocol, the task's headline numbers, coverage and invalid answers."""
+    """The general benchmarks in one table beside ASMv2's published numbers, then one table per task: a row per
+    protocol, the task's headline numbers, coverage and invalid answers."""
     lines = ["# Evaluation report", "", f"Model: `{report['model']}`; suite: `{report['suite']}`.", ""]
+    lines += general_table(report["results"])
     for name, by_protocol in report["results"].items():
+        if "skipped" in by_protocol:
+            lines += [f"## {name} ({by_protocol['task']})", "", by_protocol["skipped"] + ".", ""]
+            continue
         first = next(iter(by_protocol.values()))
         columns = _columns(first)
         lines += [
@@ -220,6 +253,26 @@ def markdown(report: dict) -> str:
             lines.append(f"| {protocol} | " + " | ".join([*cells, str(scores["invalid"])]) + " |")
         lines.append("")
     return "\n".join(lines)
+
+
+def general_table(results: dict[str, dict]) -> list[str]:
+    """Every general benchmark of the suite in one table: its headline metric per protocol and ASMv2's published
+    number (none when the suite has no general benchmark)."""
+    rows = []
+    for name, by_protocol in results.items():
+        task = by_protocol.get("task") or next(iter(by_protocol.values()))["task"]
+        if task not in PUBLISHED_ASMV2:
+            continue
+        metric, published = PUBLISHED_ASMV2[task]
+        cells = [
+            "–" if "skipped" in by_protocol else _cell(by_protocol[p], metric) if p in by_protocol else "–"
+            for p in PROTOCOLS
+        ]
+        rows.append(f"| {name} | {task} | {metric} | " + " | ".join(cells) + f" | {published} |")
+    if not rows:
+        return []
+    header = "| name | benchmark | metric | " + " | ".join(PROTOCOLS) + " | ASMv2 (published) |"
+    return ["## General benchmarks", "", header, "|---" * (4 + len(PROTOCOLS)) + "|", *rows, ""]
 
 
 _BOOKKEEPING = {"task", "protocol", "asked", "answered", "coverage", "invalid"}

@@ -12,6 +12,8 @@ Layout of ``OUT`` (the image root of every file in it)::
     eval/vcr/VCR_val_square_pad.jsonl
     eval/psg/psg_eval.jsonl
     eval/psg_pred_cls/psg_pred_cls_full_square_pad.jsonl, eval/psg_pred_cls/psg_pred_cls_options.json
+    eval/general/<benchmark>/...           the twelve general benchmarks in their own formats (data/synth/general.py)
+    images/textvqa/test_00000.jpg ...      test scenes with a word written under them (TextVQA)
     stats.json
 
 Every scene draws from its own random stream, named by the seed, split, index and attempt, so the output is
@@ -35,7 +37,7 @@ from tqdm import tqdm
 
 from allseeing import __version__
 from allseeing.data.manifest import write_records
-from allseeing.data.synth import evalsets
+from allseeing.data.synth import evalsets, general
 from allseeing.data.synth.relations import PREDICATES, salient_relations, scene_graph
 from allseeing.data.synth.scenes import Triplet, choose_rare_triplets, sample_scene, sample_scenes
 from allseeing.data.synth.tasks import TASKS, llava_sample
@@ -96,6 +98,7 @@ class SceneResult:
     samples: dict[str, dict] = field(default_factory=dict)
     eval_rows: dict[str, list] = field(default_factory=dict)
     regions: list[tuple[dict, list[str]]] = field(default_factory=list)
+    general_rows: dict[str, list[dict]] = field(default_factory=dict)  # the general benchmarks' (test scenes)
 
 
 def sample_spec_scene(spec: SceneSpec) -> tuple[Scene, int]:
@@ -131,6 +134,9 @@ def build_scene(spec: SceneSpec, out: Path, reuse: bool = False) -> SceneResult:
         for name, (_, builder) in EVAL_FILES.items():
             result.eval_rows[name] = builder(test, text_rng)
         result.regions = evalsets.region_captions(test, text_rng)
+        # A stream of its own, so that the region-level files stay what they were before the general benchmarks.
+        general_rng = random.Random(f"{spec.seed}/{spec.split}/{spec.index}/general")
+        result.general_rows = general.general_rows(test, general_rng)
     return result
 
 
@@ -178,6 +184,7 @@ def generate(
     samples: dict[str, list[dict]] = {task: [] for task in TASKS}
     rows: dict[str, list[dict]] = {name: [] for name in EVAL_FILES}
     regions: list[tuple[dict, list[str]]] = []
+    general_rows: dict[str, list[dict]] = {name: [] for name in general.GENERAL_FILES}
     stats = _Stats(seed, n_train, n_test, rare)
     train_signatures: set[tuple] = set()
     bar = tqdm(total=len(specs), desc="synth scenes", unit="scene", disable=not progress)
@@ -192,10 +199,14 @@ def generate(
         for name, new_rows in result.eval_rows.items():
             rows[name].extend(new_rows)
         regions.extend(result.regions)
+        for name, new_rows in result.general_rows.items():
+            general_rows.setdefault(name, []).extend(new_rows)
         bar.update()
     bar.close()
     _write_training(out, samples, stats)
     _write_eval(out, rows, regions, stats)
+    if n_test:
+        stats.eval_rows.update(general.write_general(out, general_rows, JPEG_QUALITY))
     # Written last and renamed into place: a dataset with stats.json is complete (the campaign relies on it).
     partial = out / "stats.json.partial"
     partial.write_text(json.dumps(stats.as_json(), indent=2) + "\n", encoding="utf-8")
