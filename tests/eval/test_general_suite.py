@@ -88,3 +88,19 @@ def test_the_general_suite_runs_end_to_end_with_the_bundled_model(synth, tmp_pat
     table = (tmp_path / "out" / "report.md").read_text()
     assert "## General benchmarks" in table and "| vqav2 | vqav2 | accuracy |" in table and "| 1621.0 |" in table
     assert "| mmvet | mmvet | total | – | – | 41.3 |" in table
+
+
+def test_eval_submit_writes_the_servers_file_and_refuses_an_incomplete_one(synth, tmp_path, capsys):
+    questions = synth / "eval" / "general" / GENERAL_FILES["mmvet"]
+    records = TASKS["mmvet"].read_questions(questions)
+    predictions = tmp_path / "mmvet.jsonl"
+    lines = [json.dumps({"question_id": q["question_id"], "text": q["answer"]}) + "\n" for q in records]
+    predictions.write_text("".join(lines))
+    out = tmp_path / "upload" / "results.json"
+    argv = ["eval", "submit", "mmvet", "--questions", str(questions), "--predictions", str(predictions)]
+    assert main([*argv, "--out", str(out)]) == 0
+    assert json.loads(capsys.readouterr().out) == {"task": "mmvet", "questions": len(records), "out": str(out)}
+    assert json.loads(out.read_text()) == {f"v1_{q['question_id']}": q["answer"] for q in records}
+    predictions.write_text("".join(lines[1:]))
+    assert main([*argv, "--out", str(tmp_path / "again.json")]) == 1
+    assert "1 unanswered" in capsys.readouterr().err and not (tmp_path / "again.json").exists()
