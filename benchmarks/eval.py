@@ -54,7 +54,7 @@ def general_scoring(root: Path, rows: int) -> dict:
     """Seconds to score ``rows`` true answers of each short-answer general benchmark, per protocol."""
     import csv
 
-    from allseeing.data.synth.general import GENERAL_FILES, MMBENCH_COPY
+    from allseeing.data.synth.general import GENERAL_FILES, MMBENCH_COPY, true_answer
     from allseeing.eval.registry import TASKS
 
     timings = {}
@@ -101,17 +101,6 @@ def general_scoring(root: Path, rows: int) -> dict:
                 "cpu_seconds": round(time.process_time() - start, 2),
             }
     return timings
-
-
-def true_answer(task: str, question: dict) -> str:
-    """A general benchmark's true answer, written as a model writes it."""
-    if "answers" in question:
-        return question["answers"][0]
-    if task == "pope":
-        return question["label"].capitalize() + "."
-    if task == "sqa_img":
-        return "ABCDE"[question["answer"]]
-    return question["answer"]
 
 
 def write(path: Path, records: list[dict]) -> Path:

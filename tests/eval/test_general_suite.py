@@ -8,7 +8,7 @@ import pytest
 import yaml
 
 from allseeing.cli import main
-from allseeing.data.synth.general import GENERAL_FILES
+from allseeing.data.synth.general import GENERAL_FILES, true_answer
 from allseeing.eval.registry import GENERAL_TASKS, TASKS
 from allseeing.eval.report import PUBLISHED_ASMV2
 from allseeing.eval.score import score_file
@@ -22,17 +22,6 @@ def synth(tmp_path_factory):
     root = tmp_path_factory.mktemp("general") / "synth"
     generate(root, n_train=1, n_test=6, seed=4, workers=1, progress=False)
     return root
-
-
-def true_answer(task: str, question: dict) -> str:
-    """What a perfect model answers, written as a model writes it."""
-    if "answers" in question:
-        return question["answers"][0]
-    if task == "pope":
-        return question["label"].capitalize() + "."
-    if task == "sqa_img":
-        return "ABCDE"[question["answer"]]
-    return question["answer"]
 
 
 def test_every_synthetic_file_is_read_by_its_scorer_and_the_truth_scores_full_marks(synth, tmp_path):

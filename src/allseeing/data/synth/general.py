@@ -74,6 +74,18 @@ GENERAL_FILES = {
 }
 
 
+def true_answer(task: str, question: dict) -> str:
+    """What a perfect model answers to a synthetic question of ``task``, written as a model writes it (the check
+    that a file and its scorer agree: the true answers score full marks)."""
+    if "answers" in question:
+        return question["answers"][0]
+    if task == "pope":
+        return question["label"].capitalize() + "."
+    if task == "sqa_img":
+        return lang.LETTERS[question["answer"]]
+    return question["answer"]
+
+
 def short(question: str) -> str:
     return f"{question}\n{SHORT_ANSWER}"
 
