@@ -1,4 +1,5 @@
-"""``allseeing predict TASK`` and ``allseeing eval score|run``: answer question files, score answers, run suites."""
+"""``allseeing predict TASK`` and ``allseeing eval score|submit|run``: answer question files, score answers,
+write server submissions, run suites."""
 
 from __future__ import annotations
 
