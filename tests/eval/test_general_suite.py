@@ -76,7 +76,7 @@ def test_the_general_suite_runs_end_to_end_with_the_bundled_model(synth, tmp_pat
             assert scores["answered"] >= 1 and PUBLISHED_ASMV2[name][0] in scores, (name, protocol)
     table = (tmp_path / "out" / "report.md").read_text()
     assert "## General benchmarks" in table and "| vqav2 | vqav2 | accuracy |" in table and "| 1621.0 |" in table
-    assert "| mmvet | mmvet | total | – | – | 41.3 |" in table
+    assert "| mmvet | mmvet | total | – | – | – | 41.3 |" in table
 
 
 def test_eval_submit_writes_the_servers_file_and_refuses_an_incomplete_one(synth, tmp_path, capsys):

@@ -481,7 +481,7 @@ def test_a_judge_server_down_is_one_line(registered, tmp_path, capsys):
     error = capsys.readouterr().err.strip()
     assert "\n" not in error and error.startswith("allseeing eval: error: http://127.0.0.1:")
     assert re.search(
-        r"no answer to the judge's review of llava_wild question '\d' after 1 tries \(last: "
+        r"no answer to the judge's review of llava_wild question '\d' after 1 try \(last: "
         r"ConnectionRefusedError",
         error,
     )

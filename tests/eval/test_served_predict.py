@@ -193,3 +193,22 @@ def test_a_served_run_imports_neither_torch_nor_transformers(crpe, stub, tmp_pat
     )
     subprocess.run([sys.executable, "-c", code, *argv], check=True, capture_output=True)
     assert len(lines(tmp_path / "p.jsonl")) == N
+
+
+def test_another_prompt_language_is_another_run(tmp_path, stub):
+    """MMBench's instruction language changes the prompt: one file holds one language's answers."""
+    import base64
+    import io
+
+    image = io.BytesIO()
+    Image.new("RGB", (8, 8), "red").save(image, format="PNG")
+    header = "index\tquestion\thint\tA\tB\tanswer\tcategory\tl2-category\timage\n"
+    row = "{}\tWhat color?\t\tred\tblue\tA\tc\tl\t" + base64.b64encode(image.getvalue()).decode() + "\n"
+    questions = tmp_path / "mmbench.tsv"
+    questions.write_text(header + row.format(1) + row.format(2))
+    s, out = stub(), tmp_path / "p.jsonl"
+    predict("mmbench_cn", served(s.url), questions, tmp_path, out, limit=1)
+    with pytest.raises(EvalError, match=r"settings None there, \{'lang': 'cn'\} now"):
+        predict("mmbench_cn", served(s.url), questions, tmp_path, out, lang="cn")
+    predict("mmbench_cn", served(s.url), questions, tmp_path, out)
+    assert len(lines(out)) == 2

@@ -11,7 +11,7 @@ from collections import Counter
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 # An action answers one attempt: ("status", code[, retry_after]), ("sleep", seconds) before answering normally,
-# ("garbage",) for a 200 that is not JSON, ("ok",) for the normal answer.
+# ("garbage",) for a 200 that is not JSON, ("redirect", url) for a 302, ("ok",) for the normal answer.
 Action = tuple
 
 
@@ -73,6 +73,11 @@ class ScriptedServer:
             if len(action) > 2:
                 request.send_header("Retry-After", str(action[2]))
             self._send(request, payload)
+            return
+        if action[0] == "redirect":
+            request.send_response(302)
+            request.send_header("Location", action[1])
+            self._send(request, b"")
             return
         if action[0] == "sleep":
             time.sleep(action[1])

@@ -86,7 +86,7 @@ def test_retries_are_bounded_and_the_error_is_one_line(server):
 
 def test_a_refusal_is_not_retried(server):
     s = server({"q": [("status", 401)]})
-    with pytest.raises(RemoteError, match=r"HTTP 401 scripted 401$"):
+    with pytest.raises(RemoteError, match=r"HTTP 401 scripted 401 \(q\)$"):
         client(s.url).complete(ask("q"), 8, "q")
     assert s.attempts["q"] == 1
 
@@ -142,3 +142,14 @@ def test_a_job_that_fails_for_good_stops_new_ones_and_loses_none_answered(server
     assert "k2" not in answered and {"k0", "k1"} <= set(answered)
     assert len(answered) == len(set(answered)) and len(answered) < 11  # no new job after the failure
     assert sum(s.attempts.values()) == len(answered) + 2
+
+
+def test_a_redirect_is_not_followed_so_the_key_stays_home(server, monkeypatch):
+    elsewhere = server()
+    s = server({"q": [("redirect", elsewhere.url + "/chat/completions")]})
+    monkeypatch.setenv("STUB_KEY", "sk-secret")
+    with pytest.raises(
+        RemoteError, match=r"HTTP 302, redirected to .*: give that URL as --base-url .*\(question 'q'\)"
+    ):
+        client(s.url, api_key_env="STUB_KEY").complete(ask("q"), 8, "question 'q'")
+    assert s.attempts["q"] == 1 and not elsewhere.headers  # not retried, and nothing reached the other server

@@ -28,7 +28,9 @@ def register(verbs: argparse._SubParsersAction) -> None:
     )
     p.add_argument("task", choices=TASK_NAMES)
     add_model_option(p)
-    p.add_argument("--questions", required=True, help="question file (JSONL, upstream format)")
+    p.add_argument(
+        "--questions", required=True, help="question file in the benchmark's format (JSONL; MMBench TSV; SQA JSON)"
+    )
     p.add_argument("--image-root", required=True, help="folder the questions' image paths are relative to")
     p.add_argument("--out", required=True, help="predictions file (JSONL), appended to")
     p.add_argument("--batch-size", type=int, default=8)

@@ -16,14 +16,16 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
+from PIL import Image
+
 from allseeing import __version__
 from allseeing.data.image import ImageError, load_image
 from allseeing.eval.task import Ask, EvalError, Task
-from allseeing.infer.openai_client import ChatClient, Endpoint, answer_all
+from allseeing.infer.openai_client import ChatClient, Endpoint, answer_all, chat_messages
 
 
 class Answerer(Protocol):
-    run: dict[str, Any]  # backend, model and decoding: what two runs of one output file must share
+    run: dict[str, Any]  # backend, model, decoding and the task's settings: what two runs of one file must share
     model_id: str  # the ``model_id`` of every line
 
     def provenance(self) -> dict[str, Any]:
@@ -33,7 +35,7 @@ class Answerer(Protocol):
         """One record per ask ({question_id, prompt, text, ...}), yielded as soon as it is answered."""
 
 
-def read_image(ask: Ask, image_root: Path):
+def read_image(ask: Ask, image_root: Path) -> Image.Image | None:
     """The question's image, a file under ``image_root`` or inline bytes; as upstream's evaluation read pixels:
     transparency discarded, not composited on white."""
     if isinstance(ask.image, bytes):
@@ -74,7 +76,14 @@ class LocalAnswerer:
     loads on the first answer (after the output file was checked), unless ``loaded`` already holds it."""
 
     def __init__(
-        self, model_dir: str | Path, task: Task, *, max_new_tokens: int, batch_size: int, loaded: LoadedModel | None
+        self,
+        model_dir: str | Path,
+        task: Task,
+        *,
+        max_new_tokens: int,
+        batch_size: int,
+        loaded: LoadedModel | None,
+        settings: dict[str, Any] | None = None,
     ) -> None:
         from allseeing.infer.generate import DecodingConfig
 
@@ -86,6 +95,7 @@ class LocalAnswerer:
             "backend": "local",
             "model": str(self.model_dir.resolve()),
             "decoding": asdict(self.decoding) if not task.ranks_options else {"ranking": "log-likelihood"},
+            "settings": settings or None,
         }
         self.model_id = self.model_dir.name
 
@@ -145,7 +155,9 @@ class ServedAnswerer:
     questions at a time. Only generation: ranking options needs the log-likelihood of given text, which the
     chat-completions API does not give."""
 
-    def __init__(self, endpoint: Endpoint, task: Task, *, max_new_tokens: int) -> None:
+    def __init__(
+        self, endpoint: Endpoint, task: Task, *, max_new_tokens: int, settings: dict[str, Any] | None = None
+    ) -> None:
         if task.ranks_options:
             raise EvalError(
                 f"{task.name} ranks its options by the model's log-likelihood, which a chat-completions server does "
@@ -156,6 +168,7 @@ class ServedAnswerer:
             "backend": "openai",
             "model": endpoint.served_model,
             "decoding": {"max_new_tokens": max_new_tokens, "temperature": 0},
+            "settings": settings or None,
         }
         self.model_id = endpoint.served_model
         self.requests = 0  # chat completions sent by the last answer(), retries included
@@ -164,8 +177,8 @@ class ServedAnswerer:
         return {**self.run, "base_url": list(self.endpoint.base_urls), "allseeing": __version__}
 
     def answer(self, asks: list[Ask], image_root: Path) -> Iterator[dict]:
-        from allseeing.infer.openai_client import chat_messages
-
+        if not asks:  # nothing to ask: no client, so no key is needed to re-score a finished file
+            return
         client = ChatClient(self.endpoint)
         by_id = {ask.question_id: ask for ask in asks}
 

@@ -63,9 +63,10 @@ def answered(path: Path) -> dict[str, dict]:
     return found
 
 
-# What makes two runs' answers different (the template comes with the model); the batch size, dtype, servers and
-# version may change between resumed runs.
-_SAME_RUN = ("backend", "model", "decoding")
+# What makes two runs' answers different (the template comes with the model; the task's settings change the
+# prompt: MMBench's instruction language, the options of predicate classification); the batch size, dtype, servers
+# and version may change between resumed runs.
+_SAME_RUN = ("backend", "model", "decoding", "settings")
 
 
 def check_same_run(path: Path, done: dict[str, dict], run: dict) -> None:
@@ -131,14 +132,18 @@ def predict(
     """
     task = get_task(task_name)
     questions_path, image_root, out_path = Path(questions_path), Path(image_root), Path(out_path)
+    settings = {"options_file": str(Path(options_path).resolve()) if options_path else None, "lang": lang}
+    settings = {name: value for name, value in settings.items() if value is not None}
     budget = max_new_tokens or task.max_new_tokens
     answerer: Answerer
     if isinstance(model, Endpoint):
-        answerer = ServedAnswerer(model, task, max_new_tokens=budget)
+        answerer = ServedAnswerer(model, task, max_new_tokens=budget, settings=settings)
     else:
-        answerer = LocalAnswerer(model, task, max_new_tokens=budget, batch_size=batch_size, loaded=loaded)
+        answerer = LocalAnswerer(
+            model, task, max_new_tokens=budget, batch_size=batch_size, loaded=loaded, settings=settings
+        )
     questions = task.read_questions(questions_path)[:limit]
-    asks = task.asks(questions, questions_path, {"options_file": options_path, "lang": lang})
+    asks = task.asks(questions, questions_path, settings)
     _warn_if_unscorable(questions, task, questions_path)
     rank, world = shard_info()
     target = out_path if world == 1 else out_path.with_name(f"{out_path.name}.rank{rank}-of-{world}")

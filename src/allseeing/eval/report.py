@@ -94,6 +94,8 @@ class SuiteTask:
             raise ConfigError(f"task {self.name!r}: unknown task {self.task!r}; known: {', '.join(TASKS)}")
         if self.box_format not in BOX_FORMATS:
             raise ConfigError(f"task {self.name!r}: unknown box format {self.box_format!r}")
+        if self.lang not in (None, "en", "cn"):
+            raise ConfigError(f"task {self.name!r}: lang {self.lang!r} is not en or cn")
         try:
             self.judge()
         except ValueError as error:
@@ -150,6 +152,8 @@ class Suite:
         )
 
     def check(self) -> Suite:
+        if not self.protocols:
+            raise ConfigError("protocols: name at least one of " + ", ".join(PROTOCOLS))
         if self.backend not in ("local", "openai"):
             raise ConfigError(f"backend: {self.backend!r} is not local or openai")
         if self.backend == "openai" and self.model:
@@ -268,11 +272,14 @@ def general_table(results: dict[str, dict]) -> list[str]:
             "–" if "skipped" in by_protocol else _cell(by_protocol[p], metric) if p in by_protocol else "–"
             for p in PROTOCOLS
         ]
-        rows.append(f"| {name} | {task} | {metric} | " + " | ".join(cells) + f" | {published} |")
+        scored = next((scores for p, scores in by_protocol.items() if p in PROTOCOLS), None)
+        coverage = _cell(scored, "coverage") if scored else "–"
+        rows.append(f"| {name} | {task} | {metric} | " + " | ".join(cells) + f" | {coverage} | {published} |")
     if not rows:
         return []
-    header = "| name | benchmark | metric | " + " | ".join(PROTOCOLS) + " | ASMv2 (published) |"
-    return ["## General benchmarks", "", header, "|---" * (4 + len(PROTOCOLS)) + "|", *rows, ""]
+    header = "| name | benchmark | metric | " + " | ".join(PROTOCOLS) + " | coverage | ASMv2 (published) |"
+    note = "Coverage below 100: official scores only the answered questions, fixed counts the rest wrong."
+    return ["## General benchmarks", "", header, "|---" * (5 + len(PROTOCOLS)) + "|", *rows, "", note, ""]
 
 
 _BOOKKEEPING = {"task", "protocol", "asked", "answered", "coverage", "invalid"}

@@ -165,6 +165,8 @@ class ChatClient:
                 self.requests += 1
             try:
                 return self._post(url, body)
+            except RemoteError as refused:
+                raise RemoteError(f"{refused} ({what})") from None
             except _RetryableError as retry:
                 last = str(retry)
                 if attempt < self.endpoint.max_retries:
@@ -173,7 +175,8 @@ class ChatClient:
                 self.servers.give_back(server)
         tries = self.endpoint.max_retries + 1
         raise RemoteError(
-            f"{self.endpoint.base_urls[server or 0]}: no answer to {what} after {tries} tries (last: {last})"
+            f"{self.endpoint.base_urls[server or 0]}: no answer to {what} after {tries} "
+            f"{'try' if tries == 1 else 'tries'} (last: {last})"
         )
 
     def _backoff(self, attempt: int) -> float:
@@ -182,9 +185,14 @@ class ChatClient:
     def _post(self, url: str, body: bytes) -> str:
         request = urllib.request.Request(url, data=body, headers=self.headers, method="POST")
         try:
-            with urllib.request.urlopen(request, timeout=self.endpoint.timeout_s) as response:
+            with _OPENER.open(request, timeout=self.endpoint.timeout_s) as response:
                 payload = response.read()
         except urllib.error.HTTPError as error:
+            if 300 <= error.code < 400:
+                raise RemoteError(
+                    f"{url}: HTTP {error.code}, redirected to {error.headers.get('Location')!r}: give that URL as "
+                    "--base-url (redirects are not followed: the API key would go with them)"
+                ) from None
             detail = _server_message(error)
             if error.code in RETRIED_STATUS:
                 raise _RetryableError(
@@ -203,6 +211,17 @@ class ChatClient:
         if not isinstance(content, str):
             raise _RetryableError(f"a reply without text: {payload[:120]!r}")
         return content.strip()
+
+
+class _NoRedirects(urllib.request.HTTPRedirectHandler):
+    """urllib follows a redirect with the request's headers, the API key included, to any host (https to http
+    too): a 3xx is an error instead."""
+
+    def redirect_request(self, *args, **kwargs) -> None:
+        return None
+
+
+_OPENER = urllib.request.build_opener(_NoRedirects)
 
 
 class _RetryableError(Exception):

@@ -61,6 +61,7 @@ class Recipe:
         torch.set_flush_denormal(True)
         self.config = config
         self.rank, self.world = distributed()
+        self.accumulation = config.accumulation(self.world)  # refuses a world size the batch does not split into
         self.main_process = self.rank == 0
         self.progress = progress and self.main_process
         self.output = Path(config.output_dir)
@@ -165,7 +166,6 @@ class Recipe:
     def train(self) -> dict:
         """Train from the start (or resumed) step to the end; checkpoints on the way, ``final`` at the end."""
         config = self.config
-        accumulation = config.accumulation(self.world)
         log = (self.output / "log.jsonl").open("a", encoding="utf-8") if self.main_process else None
         bar = tqdm(total=self.end - self.start, desc="train", unit="step", disable=not self.progress)
         micro_batches = iter(self.loader)
@@ -178,7 +178,7 @@ class Recipe:
         clock = time.perf_counter() - self.budget.elapsed  # training time counts on from the checkpoint's
         for step in range(self.start, self.end):
             began = time.perf_counter()
-            chunk = [next(micro_batches) for _ in range(accumulation)]
+            chunk = [next(micro_batches) for _ in range(self.accumulation)]
             last_loss, counts = self.train_step(chunk, clock)
             if memory:
                 memory.after_step(step + 1)

@@ -14,7 +14,7 @@ needs nothing else. Layout under ``OUT/eval/general/`` (image paths relative to 
     mmbench_cn/mmbench_cn_synth.tsv     the same in Chinese
     seed/llava_seed_synth.jsonl         counting and colour multiple choice, ``answer`` letter
     sqa/llava_sqa_synth.json            ScienceQA-style context, question and options, ``answer`` index
-    llava_wild/questions.jsonl          description and colour questions; context.jsonl, answers_gpt4.jsonl
+    llava_wild/questions.jsonl          description and colour questions, ``caption`` and reference ``answer``
     mmvet/llava_mmvet_synth.jsonl       colour and counting questions, ``answer`` and ``capability``
 """
 

@@ -245,6 +245,8 @@ def write_submission(task_name: str, questions: list[dict], predictions: dict[st
         if strangers:
             problems.append(f"{len(strangers)} answers to questions not in the TSV, e.g. {strangers[:3]}")
         raise EvalError(f"{task_name} submission: {'; '.join(problems)}")
+    if not questions:
+        raise EvalError(f"{task_name}: no questions to submit")
     columns = [column for column in questions[0] if column != "question_id" and column not in SUBMISSION_DROPS]
     columns.insert(PREDICTION_AT, "prediction")
     rows = []
@@ -252,6 +254,7 @@ def write_submission(task_name: str, questions: list[dict], predictions: dict[st
         cells = {**question, "prediction": predictions[question["question_id"]]["text"]}
         rows.append([_cell(column, cells[column]) for column in columns])
     out_path = Path(out_path)
+    out_path.parent.mkdir(parents=True, exist_ok=True)
     _write_xlsx(out_path, columns, rows)
     return out_path
 
