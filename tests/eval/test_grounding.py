@@ -69,6 +69,24 @@ def test_box_formats_of_other_models(tmp_path):
     assert result["refcoco_val"] == 100.0
 
 
+def test_fixed_reads_other_model_families_boxes_as_they_write_them(tmp_path):
+    qwen2 = "<|object_ref_start|>the bus<|object_ref_end|><|box_start|>(290,201),(835,850)<|box_end|>"
+    qwen25 = '```json\n[{"bbox_2d": [185, 104, 535, 437], "label": "bus"}]\n```'
+    flat = "The bus is at [0.29, 0.2, 0.84, 0.85]."
+    kosmos = "<phrase>the bus</phrase><object><patch_index_0169><patch_index_0890></object>"
+    assert fixed_box(qwen2) == ((290, 201, 835, 850), False)
+    assert fixed_box(qwen25) == ((185, 104, 535, 437), False)
+    assert fixed_box(flat) == ((0.29, 0.2, 0.84, 0.85), False)
+    # cells (9, 5) and (26, 27) of the 32 x 32 grid, their centres: (9.5 / 32, 5.5 / 32, 26.5 / 32, 27.5 / 32)
+    assert fixed_box(kosmos) == ((0.296875, 0.171875, 0.828125, 0.859375), False)
+    assert fixed_box("<patch_index_0033><patch_index_0040>") == ((1 / 32, 1 / 32, 9 / 32, 2 / 32), False)  # a row
+    for answer in (qwen2, qwen25, flat, kosmos):
+        assert official_box(answer) == ((0, 0, 0, 0), True)  # upstream reads [[...]] only
+    for answer, box_format in ((qwen2, "raw1000"), (qwen25, "pixel"), (flat, "unit"), (kosmos, "unit")):
+        result = score(tmp_path, "grounding", [question("a")], {"a": answer}, box_format=box_format, protocol="fixed")
+        assert result["refcoco_val"] == 100.0, (answer, box_format)
+
+
 def test_query_check_counts_images_answered_with_one_box_whatever_the_expression(tmp_path):
     def on(image, qid, bbox):
         return {**question(qid, bbox=bbox), "image": image}

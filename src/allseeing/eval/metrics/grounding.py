@@ -4,7 +4,10 @@
 its first box; no match, invalid JSON or not four numbers gives the zero box (counted invalid here); coordinates
 are decoded without any range check or clamping, in float32 as upstream's torch tensors are. ``fixed`` reads the
 first box of the first ``<ref>`` mention (else of any mention, else the first ``[[...]]``) with the lenient ReC
-parser and counts an answer without a box as invalid. Both count a hit at IoU > 0.5 (strict), as upstream.
+parser, then, so that other model families score as they answer (with their ``--box-format``), the first of
+Qwen2-VL's ``(x1,y1),(x2,y2)``, a flat ``[x1, y1, x2, y2]`` (Ferret, Qwen2.5-VL's ``"bbox_2d"``, most prompted
+APIs) and Kosmos-2's two ``<patch_index_NNNN>`` tokens (its 32 x 32 grid, as a ``unit`` box); an answer without a
+box is invalid. Both count a hit at IoU > 0.5 (strict), as upstream.
 """
 
 from __future__ import annotations
@@ -20,6 +23,11 @@ from allseeing.rec.parse import parse
 IOU_THRESHOLD = 0.5
 ZERO_BOX: Box = (0, 0, 0, 0)
 _BRACKETS = re.compile(r"\[\[.*?\]\]")
+_NUMBER = r"\s*(-?\d+(?:\.\d+)?)\s*"
+_POINT_PAIR = re.compile(rf"\({_NUMBER},{_NUMBER}\)\s*,?\s*\({_NUMBER},{_NUMBER}\)")  # Qwen2-VL
+_FLAT = re.compile(rf"\[{_NUMBER},{_NUMBER},{_NUMBER},{_NUMBER}\]")
+_KOSMOS = re.compile(r"<patch_index_(\d{4})>\s*<patch_index_(\d{4})>")
+KOSMOS_GRID = 32  # Kosmos-2 locates with the top-left and bottom-right cells of a 32 x 32 grid
 
 
 def official_box(answer: str) -> tuple[Box, bool]:
@@ -45,7 +53,32 @@ def fixed_box(answer: str) -> tuple[Box | None, bool]:
         if relation.subjects:
             return relation.subjects[0], False
     box, invalid = official_box(answer)
-    return (None, True) if invalid else (box, False)
+    if not invalid:
+        return box, False
+    found = other_family_box(answer)
+    return (None, True) if found is None else (found, False)
+
+
+def other_family_box(answer: str) -> Box | None:
+    """The first box written in another model family's syntax (see the module docstring), as written."""
+    for pattern in (_POINT_PAIR, _FLAT):
+        match = pattern.search(answer)
+        if match:
+            return tuple(float(v) if "." in v else int(v) for v in match.groups())
+    match = _KOSMOS.search(answer)
+    if match:
+        return kosmos_box(*(int(index) for index in match.groups()))
+    return None
+
+
+def kosmos_box(first: int, last: int) -> Box:
+    """Kosmos-2's corner cells as a unit box, as its processor decodes them (``patch_index_to_coordinate``):
+    the cells' centres, or whole cells when the corners share a row or a column."""
+    (y1, x1), (y2, x2) = divmod(first, KOSMOS_GRID), divmod(last, KOSMOS_GRID)
+    cell = 1 / KOSMOS_GRID
+    if x1 == x2 or y1 == y2:
+        return x1 * cell, y1 * cell, x2 * cell + cell, y2 * cell + cell
+    return x1 * cell + cell / 2, y1 * cell + cell / 2, x2 * cell + cell / 2, y2 * cell + cell / 2
 
 
 def read_box(answer: str, official: bool) -> tuple[Box | None, bool]:
