@@ -46,11 +46,7 @@ class ScriptedServer:
                 with server.lock:
                     server.in_flight += 1
                     server.most_in_flight = max(server.most_in_flight, server.in_flight)
-                try:
-                    server.handle(self, body)
-                finally:
-                    with server.lock:
-                        server.in_flight -= 1
+                server.handle(self, body)
 
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/v1"
@@ -90,8 +86,10 @@ class ScriptedServer:
         request.send_response(200)
         self._send(request, json.dumps(reply).encode())
 
-    @staticmethod
-    def _send(request: BaseHTTPRequestHandler, payload: bytes) -> None:
+    def _send(self, request: BaseHTTPRequestHandler, payload: bytes) -> None:
+        # Out of flight before the reply goes: once it is read, the client may send the next request at once.
+        with self.lock:
+            self.in_flight -= 1
         request.send_header("Content-Type", "application/json")
         request.send_header("Content-Length", str(len(payload)))
         request.end_headers()

@@ -260,11 +260,11 @@ def answer_all(
     """(key, reply) for every job, as they finish, with at most ``concurrency`` requests in flight.
 
     A job is (key, a function building its messages and token budget), built in the worker so that only the
-    images in flight are in memory. When a job fails for good, no new job starts; those in flight finish and are
-    yielded, then the error is raised: nothing answered is lost.
+    images in flight are in memory. When a job fails for good (the server, or its image), no new job starts; those
+    in flight finish and are yielded, then the first error is raised: nothing answered is lost.
     """
     jobs = iter(jobs)
-    failure: RemoteError | None = None
+    failure: Exception | None = None
     with ThreadPoolExecutor(client.endpoint.concurrency) as pool:
 
         def run(key: str, build: Callable[[], tuple[list[dict], int]]) -> tuple[str, str]:
@@ -281,8 +281,8 @@ def answer_all(
             for future in done:
                 try:
                     yield future.result()
-                except (ValueError, OSError) as error:  # RemoteError is an OSError
-                    failure = failure or (error if isinstance(error, RemoteError) else RemoteError(str(error)))
+                except Exception as error:  # kept to raise once the answers in flight are yielded
+                    failure = failure or error
                 if failure is None and (following := start()) is not None:
                     pending.add(following)
     if failure is not None:
