@@ -54,7 +54,8 @@ def general_scoring(root: Path, rows: int) -> dict:
     """Seconds to score ``rows`` true answers of each short-answer general benchmark, per protocol."""
     import csv
 
-    from allseeing.data.synth.general import GENERAL_FILES, MMBENCH_COPY, true_answer
+    from allseeing.data.synth.general import GENERAL_FILES, true_answer
+    from allseeing.data.templates import MMBENCH_CIRCULAR_STEP
     from allseeing.eval.registry import TASKS
 
     timings = {}
@@ -67,7 +68,7 @@ def general_scoring(root: Path, rows: int) -> dict:
         if name == "mmbench":
             with (root / "synth/eval/general" / relative).open(encoding="utf-8", newline="") as handle:
                 table = list(csv.DictReader(handle, delimiter="\t"))
-            base = max(int(r["index"]) % MMBENCH_COPY for r in table)
+            base = max(int(r["index"]) % MMBENCH_CIRCULAR_STEP for r in table)
             copied = [{**r, "index": int(r["index"]) + k * base} for k in range(copies) for r in table][:rows]
             with path.open("w", encoding="utf-8", newline="") as handle:
                 writer = csv.DictWriter(handle, fieldnames=list(table[0]), delimiter="\t")

@@ -70,6 +70,10 @@ def _plain_segments(turns: list[Turn]) -> list[Segment]:
 
 # The letters of multiple-choice options, written "A. option" one per line (CRPE, VCR).
 OPTION_LETTERS = "ABCDEFGH"
+# LLaVA-1.5's short-answer instruction, the end of its VQA-style benchmarks' question texts.
+SHORT_ANSWER = "Answer the question using a single word or phrase."
+# MMBench's TSV: the circular copies of a question (its options rotated) share their index modulo this.
+MMBENCH_CIRCULAR_STEP = 1_000_000
 
 # The instruction chooses the kind of answer: upstream's demo (``app.py``) documents these two suffixes
 # (docs/upstream.md, "Conversation templates").

@@ -4,8 +4,10 @@ import hashlib
 import json
 
 from allseeing.cli import main
+from allseeing.data.synth.general import GENERAL_FILES
 from allseeing.data.synth.generate import generate
 from allseeing.data.synth.tasks import TASKS
+from allseeing.eval.registry import TASKS as TASKS_BY_NAME
 
 
 def tree_digest(root):
@@ -47,8 +49,12 @@ def test_stats_count_what_was_written(dataset):
     for task in TASKS:
         written = json.loads((out / "train" / f"{task}.json").read_text())
         assert len(written) == stats["samples_per_task"][task]
+    general = {f"general/{relative}": name for name, relative in GENERAL_FILES.items()}
     for relative, count in stats["eval_rows"].items():
-        assert len((out / "eval" / relative).read_text().splitlines()) == count
+        if relative in general:  # a TSV with its header, a JSON list: read as the benchmark's task reads it
+            assert len(TASKS_BY_NAME[general[relative]].read_questions(out / "eval" / relative)) == count
+        else:
+            assert len((out / "eval" / relative).read_text().splitlines()) == count
     splits = stats["splits"]
     assert splits["train"]["totals"]["scenes"] == 80
     assert splits["test"]["totals"]["scenes"] + splits["abnormal"]["totals"]["scenes"] == 32

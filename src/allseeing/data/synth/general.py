@@ -31,12 +31,11 @@ from PIL import Image, ImageDraw, ImageFont
 from allseeing.data.synth import facts
 from allseeing.data.synth import language as lang
 from allseeing.data.synth.evalsets import EvalScene
+from allseeing.data.templates import MMBENCH_CIRCULAR_STEP, SHORT_ANSWER
 
-SHORT_ANSWER = "Answer the question using a single word or phrase."
 VIZWIZ_UNANSWERABLE = "When the provided information is insufficient, respond with 'Unanswerable'."
 YES_NO = "Please answer yes or no."
 HUMANS = 10  # VQA-style benchmarks collect ten answers per question
-MMBENCH_COPY = 1_000_000  # MMBench's circular copies share their index modulo this
 TEXT_WORDS = ("STOP", "OPEN", "EXIT", "SALE", "PARK", "TAXI", "CAFE", "BANK")
 COLOURS_CN = {
     "red": "红色",
@@ -206,7 +205,7 @@ def mme_rows(test: EvalScene, rng: random.Random) -> list[dict]:
 
 def mmbench_rows(test: EvalScene, fact: facts.Fact, distractors: list[str], chinese: bool) -> list[dict]:
     """A colour question as MMBench's TSV rows: its four circular copies, numbered ``rotation`` (the writer gives
-    them indices that agree modulo MMBENCH_COPY, and puts the base64 image in place of the path)."""
+    them indices that agree modulo MMBENCH_CIRCULAR_STEP, and puts the base64 image in place of the path)."""
     question = fact.question
     name = (lambda colour: COLOURS_CN[colour]) if chinese else (lambda colour: colour)
     if chinese:
@@ -312,7 +311,7 @@ def _with_text_image(out: Path, row: dict, jpeg_quality: int) -> dict:
 
 
 def _write_mmbench(out: Path, path: Path, rows: list[dict]) -> None:
-    """MMBench's TSV: each question's circular copies get indices that agree modulo MMBENCH_COPY, every row its
+    """MMBench's TSV: each question's circular copies get indices that agree modulo MMBENCH_CIRCULAR_STEP, every row its
     image as base64."""
     with path.open("w", encoding="utf-8", newline="") as handle:
         writer = csv.DictWriter(handle, fieldnames=MMBENCH_COLUMNS, delimiter="\t")
@@ -322,4 +321,4 @@ def _write_mmbench(out: Path, path: Path, rows: list[dict]) -> None:
             question += row["rotation"] == 0
             image = base64.b64encode((out / row["image"]).read_bytes()).decode("ascii")
             fields = {k: v for k, v in row.items() if k != "rotation"}
-            writer.writerow({**fields, "index": question + row["rotation"] * MMBENCH_COPY, "image": image})
+            writer.writerow({**fields, "index": question + row["rotation"] * MMBENCH_CIRCULAR_STEP, "image": image})

@@ -17,6 +17,8 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping
 
+from allseeing.data.templates import MMBENCH_CIRCULAR_STEP
+
 REFUSAL = "Z"  # can_infer's letter for a refusal to answer: never a correct option
 # Answers VLMEvalKit reads as a refusal wherever they occur.
 _REFUSALS = (
@@ -28,7 +30,6 @@ _REFUSALS = (
 _API_FAILURE = "Failed to obtain answer via API"  # VLMEvalKit's marker of a failed API call: no letter then
 _PUNCTUATION = str.maketrans(dict.fromkeys(".()[],:;!*#{}", " "))
 
-CIRCULAR_STEP = 1_000_000
 
 SCIENCE_QA_LETTERS = ("A", "B", "C", "D", "E")  # eval_science_qa.py's --options default
 # Upstream's pattern as written: its unescaped "." takes any one character after the letter.
@@ -65,14 +66,14 @@ def can_infer(answer: str, choices: Mapping[str, str]) -> str | None:
 
 
 def circular_hits(correct: Mapping[int, bool]) -> dict[int, bool]:
-    """For every question (a row with ``index < CIRCULAR_STEP``): whether all rows of its ``index`` modulo
-    CIRCULAR_STEP are right. ``correct``: {TSV index: whether that row was answered right}. A rotated copy whose
+    """For every question (a row with ``index < MMBENCH_CIRCULAR_STEP``): whether all rows of its ``index`` modulo
+    MMBENCH_CIRCULAR_STEP are right. ``correct``: {TSV index: whether that row was answered right}. A rotated copy whose
     question row is absent is ignored, as MMBench's evaluator ignores it."""
     every: dict[int, bool] = {}
     for index, right in correct.items():
-        main = index % CIRCULAR_STEP
+        main = index % MMBENCH_CIRCULAR_STEP
         every[main] = every.get(main, True) and right
-    return {index: every[index] for index in correct if index < CIRCULAR_STEP}
+    return {index: every[index] for index in correct if index < MMBENCH_CIRCULAR_STEP}
 
 
 def science_qa_letter(answer: str) -> str | None:

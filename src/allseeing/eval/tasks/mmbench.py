@@ -23,8 +23,8 @@ import zipfile
 from pathlib import Path
 from xml.sax.saxutils import escape
 
-from allseeing.data.templates import image_question
-from allseeing.eval.metrics.multiple_choice import CIRCULAR_STEP, can_infer, circular_hits, tally
+from allseeing.data.templates import MMBENCH_CIRCULAR_STEP, image_question
+from allseeing.eval.metrics.multiple_choice import can_infer, circular_hits, tally
 from allseeing.eval.task import (
     Ask,
     EvalError,
@@ -199,7 +199,7 @@ class Mmbench(JsonlQuestions):
             invalid += prediction is not None and text is not None and letter is None
             correct[int(question["question_id"])] = letter is not None and letter == answers[question["question_id"]]
         hits = circular_hits(correct)
-        firsts = {int(q["question_id"]): q for q in questions if int(q["question_id"]) < CIRCULAR_STEP}
+        firsts = {int(q["question_id"]): q for q in questions if int(q["question_id"]) < MMBENCH_CIRCULAR_STEP}
         per_category = tally((firsts[index]["category"], hit) for index, hit in hits.items())
         per_l2 = tally(
             (firsts[index]["l2-category"], hit)

@@ -30,6 +30,7 @@ from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
+from allseeing.data.templates import SHORT_ANSWER
 from allseeing.eval.metrics.yes_no import (
     COGNITION,
     OTHER,
@@ -54,7 +55,6 @@ from allseeing.eval.task import (
 )
 from allseeing.eval.tasks.common import SingleTurnTask
 
-SHORT_ANSWER = "Answer the question using a single word or phrase."
 YES_OR_NO = "Please answer yes or no."
 
 
