@@ -213,7 +213,7 @@ def run_suite(path: str | Path, model: str | None = None, limit: int | None = No
             progress=progress,
             loaded=loaded,
         )
-        if getattr(get_task(entry.task), "needs_judge", False) and entry.judge() is None:
+        if get_task(entry.task).needs_judge and entry.judge() is None:
             results[entry.name] = {"task": entry.task, "skipped": NO_JUDGE}
             continue
         # Scored against the whole question file: with --limit, coverage shows how much was answered.

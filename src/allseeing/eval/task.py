@@ -51,6 +51,7 @@ class Task(Protocol):
     max_new_tokens: int  # the default generation budget of the task
     ranks_options: bool  # True: scored by likelihood ranking, not generation
     fields: tuple[str, ...]  # what scoring needs of every question (checked before a model is loaded)
+    needs_judge: bool  # True: scored by a judge model (ScoreContext.options["judge"]), as LLaVA-Bench and MM-Vet
 
     def read_questions(self, path: Path) -> list[dict]:
         """The question file as records with a ``question_id`` (JSONL for most tasks; a task whose benchmark ships

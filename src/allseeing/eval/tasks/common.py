@@ -22,6 +22,8 @@ def single_turn_asks(questions: list[dict], path: Path) -> list[Ask]:
 class JsonlQuestions:
     """A task whose questions and predictions are JSONL files, one record per question with its ``question_id``."""
 
+    needs_judge = False  # scored without a judge model (the judged benchmarks say otherwise)
+
     def read_questions(self, path: Path) -> list[dict]:
         return read_questions(path)
 
