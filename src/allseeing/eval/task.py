@@ -75,6 +75,15 @@ def read_jsonl(path: str | Path) -> list[dict]:
     return [record for _, record in _numbered_records(Path(path))]
 
 
+def read_json(path: str | Path, what: str = "") -> Any:
+    """A JSON file (a benchmark's question or annotation file), parsed; an unreadable one is an
+    :class:`EvalError` naming it (``what``: how the message calls it, e.g. "GQA questions")."""
+    try:
+        return json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, ValueError) as error:
+        raise EvalError(f"cannot read {what + ' ' if what else ''}{path}: {error}") from None
+
+
 def read_questions(path: str | Path) -> list[dict]:
     """A question file's records; a question id given twice is an error naming both lines (it would be asked and
     counted twice)."""

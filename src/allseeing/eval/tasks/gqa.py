@@ -21,9 +21,9 @@ from pathlib import Path
 from typing import Any
 
 from allseeing.eval.metrics.vqa import gqa_answer
-from allseeing.eval.task import EvalError, ScoreContext, answer_text, bookkeeping, key, percent, require_all
+from allseeing.eval.task import EvalError, ScoreContext, answer_text, bookkeeping, key, percent, read_json, require_all
 from allseeing.eval.tasks.common import SingleTurnTask
-from allseeing.eval.tasks.vqa import annotations_of, read_json
+from allseeing.eval.tasks.vqa import annotations_of
 
 
 @dataclass(frozen=True)
@@ -93,7 +93,7 @@ class Gqa(SingleTurnTask):
                     raise EvalError(f"{where} has no 'answer' and no --annotations file was given (GQA's questions)")
                 truth[key(question["question_id"])] = truth_of(question, where)
             return truth
-        data = read_json(path, "GQA questions")
+        data = read_json(path, "the GQA questions")
         if not isinstance(data, dict):
             raise EvalError(f"{path}: expected GQA's questions file, a JSON object by question id")
         truth = {}

@@ -34,7 +34,7 @@ from allseeing.eval.metrics.judge import (
     parse_score_pair,
     relative_scores,
 )
-from allseeing.eval.task import EvalError, ScoreContext, answer_text, bookkeeping, key, require, require_all
+from allseeing.eval.task import EvalError, ScoreContext, answer_text, bookkeeping, key, read_json, require, require_all
 from allseeing.eval.tasks.common import SingleTurnTask
 from allseeing.infer.openai_client import ChatClient, Endpoint
 
@@ -329,10 +329,7 @@ class MmVet(SingleTurnTask):
                 rows.append(self.row(question, question["text"], context.questions_path))
             return rows
         path = given / "mm-vet.json" if given.is_dir() else given
-        try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, ValueError) as error:
-            raise EvalError(f"cannot read {path}: {error}") from None
+        data = read_json(path)
         if not isinstance(data, dict):
             raise EvalError(f"{path}: expected an object of questions by id (v1_0, ...)")
         order = {name: index for index, name in enumerate(data)}

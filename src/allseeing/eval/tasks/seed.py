@@ -12,12 +12,11 @@ Upstream loops over the ground truth, so an unanswered question is wrong and the
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
 from allseeing.eval.metrics.multiple_choice import tally
-from allseeing.eval.task import EvalError, ScoreContext, answer_text, bookkeeping, key, percent, require_all
+from allseeing.eval.task import EvalError, ScoreContext, answer_text, bookkeeping, key, percent, read_json, require_all
 from allseeing.eval.tasks.common import SingleTurnTask
 
 LETTERS = ("A", "B", "C", "D")  # every SEED-Bench question has four options
@@ -35,8 +34,8 @@ class Truth:
 def annotated_truth(path: Path) -> dict[str, Truth]:
     """The truth of ``SEED-Bench.json``: ``questions`` [{question_id, answer, question_type_id, data_type}] and
     ``question_type`` {name: id}."""
+    data = read_json(path)
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
         names = {type_id: name for name, type_id in data["question_type"].items()}
         return {
             key(q["question_id"]): Truth(
@@ -47,8 +46,6 @@ def annotated_truth(path: Path) -> dict[str, Truth]:
             )
             for q in data["questions"]
         }
-    except (OSError, ValueError) as error:
-        raise EvalError(f"cannot read {path}: {error}") from None
     except (KeyError, TypeError) as error:
         raise EvalError(
             f"{path}: not SEED-Bench.json (questions with question_id, answer, question_type_id, "

@@ -16,14 +16,23 @@ in both.
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
 
 from allseeing.data.templates import image_question
 from allseeing.eval.metrics.multiple_choice import SCIENCE_QA_LETTERS, science_qa_choice
-from allseeing.eval.task import Ask, EvalError, ScoreContext, answer_text, bookkeeping, key, percent, require_all
+from allseeing.eval.task import (
+    Ask,
+    EvalError,
+    ScoreContext,
+    answer_text,
+    bookkeeping,
+    key,
+    percent,
+    read_json,
+    require_all,
+)
 from allseeing.eval.tasks.common import JsonlQuestions
 
 INSTRUCTION = "Answer with the option's letter from the given choices directly."
@@ -41,10 +50,7 @@ class Truth:
 
 def read_science_qa(path: Path) -> list[dict]:
     """The records of LLaVA's ScienceQA file, each with ``question_id`` (its ``id``) and ``text`` (the human turn)."""
-    try:
-        records = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as error:
-        raise EvalError(f"cannot read {path}: {error}") from None
+    records = read_json(path)
     if not isinstance(records, list):
         raise EvalError(f"{path}: expected a JSON list of conversation records")
     questions, seen = [], set()
@@ -70,11 +76,9 @@ def problems_truth(annotations: Path) -> dict[str, Truth]:
     """The truth of ScienceQA's ``problems.json`` ({pid: {answer: index, choices: [...]}}), given as the file or
     the folder holding it."""
     path = annotations / "problems.json" if annotations.is_dir() else annotations
+    problems = read_json(path)
     try:
-        problems = json.loads(path.read_text(encoding="utf-8"))
         return {key(pid): Truth(problem["answer"], len(problem["choices"])) for pid, problem in problems.items()}
-    except (OSError, ValueError) as error:
-        raise EvalError(f"cannot read {path}: {error}") from None
     except (AttributeError, KeyError, TypeError) as error:
         raise EvalError(f"{path}: not ScienceQA's problems.json ({{pid: {{answer, choices}}}}): {error}") from None
 

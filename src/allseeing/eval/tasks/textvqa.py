@@ -34,12 +34,13 @@ from allseeing.eval.task import (
     index_predictions,
     key,
     percent,
+    read_json,
     read_jsonl,
     require_all,
     scored_rows,
 )
 from allseeing.eval.tasks.common import SingleTurnTask
-from allseeing.eval.tasks.vqa import annotations_of, human_answers, in_record, read_json
+from allseeing.eval.tasks.vqa import annotations_of, human_answers, in_record
 
 _OCR_PROMPT = re.compile(r"Question: (.*?) Short answer:", re.DOTALL)
 _REFERENCE = "Reference OCR token:"
@@ -118,7 +119,7 @@ class TextVqa(SingleTurnTask):
         path = annotations_of(context)
         if path is None:
             return {qid: humans.answers for qid, humans in in_record(questions, context.questions_path).items()}
-        data = read_json(path, "TextVQA annotations")
+        data = read_json(path, "the TextVQA annotations")
         records = data.get("data") if isinstance(data, dict) else None
         if not isinstance(records, list):
             raise EvalError(f"{path}: expected TextVQA's annotations, a JSON object with a 'data' list")

@@ -35,7 +35,7 @@ from allseeing.eval.metrics.vqa import (
     vizwiz_official,
     vqav2_official,
 )
-from allseeing.eval.task import EvalError, ScoreContext, answer_text, bookkeeping, key, require_all
+from allseeing.eval.task import EvalError, ScoreContext, answer_text, bookkeeping, key, read_json, require_all
 from allseeing.eval.tasks.common import SingleTurnTask
 
 
@@ -46,14 +46,6 @@ class Humans:
     answers: tuple[str, ...]
     answer_type: str | None
     rank: int
-
-
-def read_json(path: Path, what: str) -> Any:
-    """A benchmark's annotation file, parsed; an unreadable one is an :class:`EvalError`."""
-    try:
-        return json.loads(Path(path).read_text(encoding="utf-8"))
-    except (OSError, ValueError) as error:
-        raise EvalError(f"cannot read the {what} {path}: {error}") from None
 
 
 def annotations_of(context: ScoreContext) -> Path | None:
@@ -134,7 +126,7 @@ class ConsensusTask(SingleTurnTask):
         path = annotations_of(context)
         if path is None:
             return in_record(questions, context.questions_path)
-        records = self.annotation_records(read_json(path, f"{self.name} annotations"))
+        records = self.annotation_records(read_json(path, f"the {self.name} annotations"))
         if not isinstance(records, list):
             raise EvalError(f"{path}: not {self.name}'s annotation file (see docs/benchmarks/vqa.md)")
         return annotated(questions, path, records, self.pair_by, self.name)
