@@ -85,7 +85,7 @@ def main() -> None:
             for batch in batches:
                 batch = dict(batch)
                 with torch.autocast("cpu", dtype=autocast) if autocast else torch.autocast("cpu", enabled=False):
-                    loss, count = summed_loss(model, batch)
+                    loss, count, _ = summed_loss(model, batch)
                     (loss / count).backward()
                 optimizer.step()
                 optimizer.zero_grad()

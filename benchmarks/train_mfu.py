@@ -135,7 +135,7 @@ def main() -> None:
     def step() -> float:
         start = time.perf_counter()
         with torch.autocast(torch.device(args.device).type, dtype=torch.bfloat16):
-            loss, count = summed_loss(model, {**batch, "labels": labels})
+            loss, count, _ = summed_loss(model, {**batch, "labels": labels})
             (loss / count).backward()
         torch.nn.utils.clip_grad_norm_(trainable, 1.0)
         optimizer.step()

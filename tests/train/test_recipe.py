@@ -164,7 +164,7 @@ def test_sample_weighting_averages_each_samples_mean_token_loss():
     # sample 0 trains 3 tokens (ids 0, 1, 1), sample 1 one token (id 0); labels shift by one position
     labels = torch.tensor([[-100, 0, 1, 1], [-100, -100, -100, 0]])
     log2, log4 = torch.log(torch.tensor(2.0)), torch.log(torch.tensor(4.0))
-    total, count = summed_loss(model, {"labels": labels.clone()}, "token")
+    total, count, _ = summed_loss(model, {"labels": labels.clone()}, "token")
     assert count == 4 and float(total) == pytest.approx(float(2 * log2 + 2 * log4))
-    total, count = summed_loss(model, {"labels": labels.clone()}, "sample")
+    total, count, _ = summed_loss(model, {"labels": labels.clone()}, "sample")
     assert count == 2 and float(total) == pytest.approx(float((log2 + 2 * log4) / 3 + log2))

@@ -69,6 +69,11 @@ class TrainConfig:
     # the loss is a mean over the global batch's trained tokens (token) or over its samples, each sample's own mean
     # token loss (sample: a 20-token box answer weighs as much as a 1,000-token scene graph)
     loss_weighting: str = "token"
+    # An auxiliary loss (train/binding.py), off at 0: at every position predicting a box's digits, one head of one
+    # language-model layer is asked to attend to the image tokens inside that box; added to the loss times this weight
+    binding_weight: float = 0.0
+    binding_layer: int = -2  # negative from the last layer
+    binding_head: int = 0
     adam_betas: tuple[float, float] = (0.9, 0.999)
     adam_eps: float = 1e-8
     max_grad_norm: float | None = 1.0
@@ -108,6 +113,10 @@ class TrainConfig:
             raise ConfigError("LoRA runs use engine=ddp (the adapters are small; FSDP2 with peft is not supported)")
         if self.loss_weighting not in ("token", "sample"):
             raise ConfigError(f"loss_weighting must be token or sample, got {self.loss_weighting!r}")
+        if not math.isfinite(self.binding_weight) or self.binding_weight < 0:
+            raise ConfigError(f"binding_weight must be a finite number >= 0, got {self.binding_weight}")
+        if self.binding_weight and self.engine == "fsdp":
+            raise ConfigError("binding_weight > 0 needs engine=ddp (it calls one layer's projections outside FSDP2)")
         if self.schedule not in ("cosine", "constant"):
             raise ConfigError(f"schedule must be cosine or constant, got {self.schedule!r}")
         if self.length_group_batches < 1:

@@ -12,7 +12,8 @@ last checkpoint with ``resume=true``), :meth:`Recipe.train` runs the steps, :met
   up to ``max_bad_fraction``;
 - the loss: the mean over every trained token of the global batch, or with ``loss_weighting=sample`` over its
   samples (the count is summed across processes before the backward pass), so it does not depend on how the batch
-  is split into micro-batches (:mod:`allseeing.data.sampler`);
+  is split into micro-batches (:mod:`allseeing.data.sampler`); optionally an auxiliary loss that ties each written
+  box to its image patches (``binding_weight``, :mod:`allseeing.train.binding`);
 - the schedule: warm-up then cosine or constant, over ``epochs`` or a time box (``max_minutes``: the schedule
   anneals over the time), and ``max_steps``;
 - atomic checkpoints every ``save_every`` steps; ``resume=true`` continues from the last whole one on the same loss
@@ -38,6 +39,7 @@ from tqdm import tqdm
 from allseeing.data.dataset import SampleDataset, collate, encoder_for, encoder_key, prepare
 from allseeing.data.sampler import MicroBatches, total_steps
 from allseeing.train import checkpoint
+from allseeing.train.binding import BindingLoss
 from allseeing.train.config import TrainConfig
 from allseeing.train.distributed import Engine, distributed
 from allseeing.train.loss import loss_units, summed_loss, trained_token_count
@@ -92,6 +94,18 @@ class Recipe:
         self.model, self.processor = trained_model(self.config, self.resumed)
         self.model.to(self.device).train()
         self.engine = Engine(self.model, self.config.engine, self.world)
+        config = self.config
+        self.binding = (
+            BindingLoss(
+                self.model,
+                self.processor.tokenizer,
+                weight=config.binding_weight,
+                layer=config.binding_layer,
+                head=config.binding_head,
+            )
+            if config.binding_weight
+            else None
+        )
 
     def _setup_data(self) -> None:
         config = self.config
@@ -224,13 +238,16 @@ class Recipe:
             dist.all_reduce(counts)
         units, self.budget.elapsed = counts[0], float(counts[3])
         autocast = torch.autocast(self.device.type, dtype=torch.bfloat16) if config.bf16 else nullcontext()
-        loss_total = torch.zeros((), dtype=torch.float64)
+        # [the loss, the binding loss on its own]: the latter is logged (how much attention finds the boxes)
+        loss_total = torch.zeros(2, dtype=torch.float64)
         for index, batch in enumerate(chunk):
             batch = {k: v.to(self.device) for k, v in batch.items()}
             with self.engine.gradient_sync(index == len(chunk) - 1), autocast:
-                loss_sum, _ = summed_loss(self.engine.module, batch, config.loss_weighting)
-                (loss_sum * self.world / units.item()).backward()
-            loss_total += loss_sum.detach().double().cpu()
+                loss = summed_loss(self.engine.module, batch, config.loss_weighting, self.binding)
+                (loss.total * self.world / units.item()).backward()
+            loss_total[0] += loss.total.detach().double().cpu()
+            if loss.binding is not None:
+                loss_total[1] += loss.binding.detach().double().cpu()
         if config.max_grad_norm:
             torch.nn.utils.clip_grad_norm_(self.trainable, config.max_grad_norm)
         self.optimizer.step()
@@ -238,7 +255,8 @@ class Recipe:
         self.optimizer.zero_grad(set_to_none=True)
         if self.world > 1:
             dist.all_reduce(loss_total)
-        return float(loss_total / units), counts
+        self.binding_loss = float(loss_total[1] / units)
+        return float(loss_total[0] / units), counts
 
     def _log_entry(self, step: int, loss: float, counts: torch.Tensor, seconds: float) -> dict:
         return {
@@ -248,6 +266,7 @@ class Recipe:
             "tokens_per_s": round(float(counts[2]) / seconds, 1),
             "trained_tokens_per_s": round(float(counts[1]) / seconds, 1),
             "samples_per_s": round(self.config.global_batch / seconds, 2),
+            **({"binding_loss": round(self.binding_loss, 6)} if self.binding else {}),
         }
 
     # -- saving ------------------------------------------------------------------------------------------------

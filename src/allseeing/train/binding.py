@@ -1,0 +1,143 @@
+"""An auxiliary training signal that ties each box the model writes to the image patches of its object.
+
+Trained only through the next-token loss, the small language model learns to write a lone object's box but not to
+pick one object among several by its name (docs/model-card.md): every grounding answer of an image is the same box,
+whatever was asked. ``binding_weight > 0`` adds a second loss that asks for exactly that step. At every position
+that predicts a digit of a box in a trained reply, one attention head of one language-model layer is asked to put
+its attention on the image tokens inside that box:
+
+    loss(anchor) = -log sum_{p in box} attention(anchor -> image token p)
+
+The head is the layer's own (its ``q_proj``/``k_proj`` and rotary positions, recomputed from the layer's input
+exactly as the layer computes them), so the saved model stays a stock ``LlavaForConditionalGeneration``: nothing is
+added, and after training the head looks where the answer's object is. What the head reads there (the stage-0
+tower's patch features, which hold their object's box) reaches the later layers that write the digits.
+
+Boxes are found in the trained tokens by their text, ``[x1, y1, x2, y2]`` in upstream's ``square999`` frame (on the
+image padded to a square, which is the tower's input with ``image_aspect: pad``); an image token is inside a box
+when its patch's centre is, and a box smaller than a patch takes the patch under its centre.
+"""
+
+from __future__ import annotations
+
+import re
+from bisect import bisect_right
+from collections.abc import Sequence
+
+import torch
+from transformers.models.llama.modeling_llama import apply_rotary_pos_emb
+
+from allseeing.data.tokenize import IGNORE_INDEX
+from allseeing.rec.boxes import BOX_SCALE
+
+# Four integers in brackets: a box of a ReC answer, alone (``[[a, b, c, d]]``) or in a list (``[[...], [...]]``).
+BOX = re.compile(r"\[(\d+),\s*(\d+),\s*(\d+),\s*(\d+)\]")
+
+Box = tuple[int, int, int, int]
+
+
+def token_strings(tokenizer) -> list[str]:
+    """Each id's text on its own. Byte-level BPE and SentencePiece both give digits, brackets and commas as
+    themselves, which is all :func:`box_anchors` reads (a lost leading space does not matter to :data:`BOX`)."""
+    return [tokenizer.decode([index]) for index in range(len(tokenizer))]
+
+
+def box_anchors(input_ids: Sequence[int], labels: Sequence[int], strings: Sequence[str]) -> list[tuple[list[int], Box]]:
+    """(positions that predict the box's digits, the box) for each box written in a trained token.
+
+    A position ``t`` predicts token ``t + 1``; the positions kept are those whose next token is trained and holds a
+    character of the box's four numbers (from the first digit of ``x1`` to the last of ``y2``).
+    """
+    starts, length = [], 0  # the character where each token's text begins
+    for token in input_ids:
+        starts.append(length)
+        length += len(strings[token])
+    joined = "".join(strings[token] for token in input_ids)
+    anchors = []
+    for match in BOX.finditer(joined):
+        # tokens holding the characters from the first digit of x1 to the last digit of y2
+        first = bisect_right(starts, match.start(1)) - 1
+        last = bisect_right(starts, match.end(4) - 1) - 1
+        positions = [index - 1 for index in range(max(first, 1), last + 1) if labels[index] != IGNORE_INDEX]
+        if positions:
+            anchors.append((positions, tuple(int(match.group(k)) for k in range(1, 5))))
+    return anchors
+
+
+def patch_mask(box: Box, grid: int) -> torch.Tensor:
+    """``(grid * grid,)`` bool, row-major: the patches whose centre lies inside ``box`` (``square999``), or the
+    patch under the box's centre when no centre does."""
+    centres = (torch.arange(grid, dtype=torch.float64) + 0.5) / grid * BOX_SCALE
+    x1, y1, x2, y2 = box
+    inside_x = (centres >= x1) & (centres <= x2)
+    inside_y = (centres >= y1) & (centres <= y2)
+    mask = inside_y[:, None] & inside_x[None, :]
+    if not mask.any():
+        column = min(int((x1 + x2) / 2 / BOX_SCALE * grid), grid - 1)
+        row = min(int((y1 + y2) / 2 / BOX_SCALE * grid), grid - 1)
+        mask[row, column] = True
+    return mask.flatten()
+
+
+class BindingLoss:
+    """The auxiliary loss of one head (``head``) of one language-model layer (``layer``, negative from the end) of
+    ``model`` (not wrapped by DDP: its layers are called directly; a LoRA model's base is used), and its ``weight``
+    in the training loss."""
+
+    def __init__(self, model, tokenizer, *, weight: float, layer: int, head: int) -> None:
+        if hasattr(model, "get_base_model"):  # peft
+            model = model.get_base_model()
+        self.text = text = model.model.language_model
+        self.weight = weight
+        layers = len(text.layers)
+        if not -layers <= layer < layers:
+            raise ValueError(f"binding_layer {layer} is not a layer of a {layers}-layer language model")
+        self.layer = layer % layers
+        attention = text.layers[self.layer].self_attn
+        heads = text.config.num_attention_heads
+        if not 0 <= head < heads:
+            raise ValueError(f"binding_head {head} is not a head of a {heads}-head layer")
+        self.head = head
+        self.kv_head = head // (heads // text.config.num_key_value_heads)
+        self.head_dim = attention.head_dim
+        vision = model.config.vision_config
+        self.grid = vision.image_size // vision.patch_size
+        self.image_token = model.config.image_token_id
+        self.strings = token_strings(tokenizer)
+
+    def summed(self, batch: dict, hidden_states: Sequence[torch.Tensor], weighting: str) -> torch.Tensor:
+        """The loss summed over a micro-batch's units: per sample the mean over its anchors (``sample``), or every
+        anchor as one unit (``token``), as the next-token loss counts them. Zero when no trained box is found."""
+        layer = self.text.layers[self.layer]
+        hidden = hidden_states[self.layer]  # the layer's input (index 0 holds the embeddings)
+        total = hidden.new_zeros(())
+        ids, labels = batch["input_ids"], batch["labels"]
+        for row in range(ids.shape[0]):
+            row_ids = ids[row].tolist()
+            anchors = box_anchors(row_ids, labels[row].tolist(), self.strings)
+            image_positions = (ids[row] == self.image_token).nonzero().flatten()
+            if not anchors or len(image_positions) != self.grid * self.grid:
+                continue
+            losses = self._anchor_losses(layer, hidden[row : row + 1], anchors, image_positions)
+            total = total + (losses.mean() if weighting == "sample" else losses.sum())
+        return total
+
+    def _anchor_losses(self, layer, hidden, anchors, image_positions) -> torch.Tensor:
+        """-log of the head's attention mass on each anchor's box (one value per anchor position)."""
+        attention = layer.self_attn
+        length = int(max(max(positions) for positions, _ in anchors)) + 1  # keys a causal row can see
+        x = layer.input_layernorm(hidden[:, :length])
+        dim = self.head_dim
+        query = attention.q_proj(x)[..., self.head * dim : (self.head + 1) * dim]
+        key = attention.k_proj(x)[..., self.kv_head * dim : (self.kv_head + 1) * dim]
+        cos, sin = self.text.rotary_emb(x, torch.arange(length, device=x.device)[None])
+        query, key = apply_rotary_pos_emb(query[:, None], key[:, None], cos, sin)
+        rows = torch.tensor([p for positions, _ in anchors for p in positions], device=x.device)
+        scores = (query[0, 0, rows] @ key[0, 0].T) * attention.scaling  # (anchors, length)
+        causal = torch.arange(length, device=x.device)[None, :] > rows[:, None]
+        log_attention = scores.float().masked_fill(causal, float("-inf")).log_softmax(dim=-1)
+        targets = torch.cat(
+            [patch_mask(box, self.grid)[None].expand(len(positions), -1) for positions, box in anchors]
+        ).to(x.device)
+        on_image = log_attention[:, image_positions].masked_fill(~targets, float("-inf"))
+        return -on_image.logsumexp(dim=-1)

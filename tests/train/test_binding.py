@@ -1,0 +1,95 @@
+"""The binding loss: boxes found in the trained tokens, the patches inside a box, the head's attention recomputed."""
+
+import json
+
+import pytest
+import torch
+
+from allseeing.data.image import load_image
+from allseeing.model.build import load, new_model
+from allseeing.train.binding import BindingLoss, box_anchors, patch_mask
+from allseeing.train.config import load_config
+from allseeing.train.recipe import train
+from tests.train.conftest import overrides
+
+IGNORE = -100
+
+
+def test_box_anchors_are_the_positions_predicting_each_trained_boxes_digits():
+    strings = ["<s>", "Q: [", "5, 6, 7, 8]", " A:", " <ref>a</ref><box>[[", "12", ", ", "3", "4, 56", ", 7", "8", "]]"]
+    ids = list(range(len(strings)))
+    labels = [IGNORE] * 4 + ids[4:]  # the question's box is not trained: no anchors there
+    # digits "12, 34, 56, 78" span tokens 5-10; the positions predicting them are 4-9
+    assert box_anchors(ids, labels, strings) == [([4, 5, 6, 7, 8, 9], (12, 34, 56, 78))]
+
+
+def test_box_anchors_read_every_box_of_a_list_and_skip_untrained_tokens():
+    strings = ["[[1, 2, 3, 4], [5, 6, 7, 8]]"]
+    assert box_anchors([0, 0], [IGNORE, 0], strings) == [([0], (1, 2, 3, 4)), ([0], (5, 6, 7, 8))]
+    assert box_anchors([0, 0], [IGNORE, IGNORE], strings) == []
+
+
+def test_patch_mask_takes_the_patches_whose_centres_lie_in_the_box():
+    # a 4 x 4 grid on 0..999: patch centres at 124.9, 374.6, 624.4, 874.1
+    assert patch_mask((0, 0, 499, 499), 4).nonzero().flatten().tolist() == [0, 1, 4, 5]
+    assert patch_mask((380, 0, 999, 130), 4).nonzero().flatten().tolist() == [2, 3]
+    # smaller than a patch and between centres: the patch under the box's centre
+    assert patch_mask((500, 500, 560, 560), 4).nonzero().flatten().tolist() == [10]
+
+
+@pytest.fixture(scope="module")
+def tiny(train_data):
+    records = json.loads((train_data / "train" / "grounding.json").read_text())
+    corpus = [turn["value"] for record in records for turn in record["conversations"]]
+    model, processor = new_model("tiny", corpus, seed=3)
+    return model, processor, records
+
+
+def test_the_loss_is_minus_log_of_the_heads_attention_on_the_box(tiny, train_data):
+    """The recomputed head equals the layer's own attention (eager, output_attentions), row by row."""
+    model, processor, records = tiny
+    record = records[0]
+    turns = [(record["conversations"][0]["value"], record["conversations"][1]["value"])]
+    encoded = processor.encode(turns)
+    ids, labels = torch.tensor([encoded.input_ids]), torch.tensor([encoded.labels])
+    pixels = processor.pixel_values([load_image(train_data / record["image"])])
+    model.config._attn_implementation = "eager"
+    model.model.language_model.config._attn_implementation = "eager"
+    with torch.no_grad():
+        out = model(input_ids=ids, pixel_values=pixels, output_hidden_states=True, output_attentions=True)
+    layers = model.config.text_config.num_hidden_layers
+    binding = BindingLoss(model, processor.tokenizer, weight=1.0, layer=-1, head=1)
+    anchors = box_anchors(encoded.input_ids, encoded.labels, binding.strings)
+    assert anchors, "a grounding answer holds a box"
+    image_positions = (ids[0] == model.config.image_token_id).nonzero().flatten()
+    expected = []
+    for positions, box in anchors:
+        inside = image_positions[patch_mask(box, binding.grid)]
+        for position in positions:
+            expected.append(-torch.log(out.attentions[layers - 1][0, 1, position, inside].sum()))
+    with torch.no_grad():
+        batch = {"input_ids": ids, "labels": labels}
+        total = binding.summed(batch, out.hidden_states, "token")
+        mean = binding.summed(batch, out.hidden_states, "sample")
+    assert float(total) == pytest.approx(float(sum(expected)), rel=1e-5)
+    assert float(mean) == pytest.approx(float(sum(expected) / len(expected)), rel=1e-5)
+
+
+def test_a_layer_or_head_the_model_lacks_is_refused(tiny):
+    model, processor, _ = tiny
+    with pytest.raises(ValueError, match="binding_layer 9"):
+        BindingLoss(model, processor.tokenizer, weight=1.0, layer=9, head=0)
+    with pytest.raises(ValueError, match="binding_head 7"):
+        BindingLoss(model, processor.tokenizer, weight=1.0, layer=0, head=7)
+
+
+def test_a_run_with_the_binding_loss_logs_it_and_saves_a_stock_model(train_data, tmp_path):
+    out = tmp_path / "bound"
+    config = load_config(
+        "configs/train/small-synth.yaml", overrides(train_data, out, "max_steps=3", "binding_weight=0.5")
+    )
+    train(config, progress=False)
+    entries = [json.loads(line) for line in (out / "log.jsonl").read_text().splitlines()]
+    assert all(entry["binding_loss"] > 0 for entry in entries)
+    model, _ = load(out / "final")
+    assert type(model).__name__ == "LlavaForConditionalGeneration"
