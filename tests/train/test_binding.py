@@ -62,17 +62,23 @@ def test_the_loss_is_minus_log_of_the_heads_attention_on_the_box(tiny, train_dat
     anchors = box_anchors(encoded.input_ids, encoded.labels, binding.strings)
     assert anchors, "a grounding answer holds a box"
     image_positions = (ids[0] == model.config.image_token_id).nonzero().flatten()
-    expected = []
+    expected = []  # (the anchor's loss, whether it predicts its box's first token)
     for positions, box in anchors:
         inside = image_positions[patch_mask(box, binding.grid)]
         for position in positions:
-            expected.append(-torch.log(out.attentions[layers - 1][0, 1, position, inside].sum()))
+            expected.append(
+                (-torch.log(out.attentions[layers - 1][0, 1, position, inside].sum()), position == positions[0])
+            )
+    batch = {"input_ids": ids, "labels": labels}
     with torch.no_grad():
-        batch = {"input_ids": ids, "labels": labels}
         total = binding.summed(batch, out.hidden_states, "token")
         mean = binding.summed(batch, out.hidden_states, "sample")
-    assert float(total) == pytest.approx(float(sum(expected)), rel=1e-5)
-    assert float(mean) == pytest.approx(float(sum(expected) / len(expected)), rel=1e-5)
+        first = BindingLoss(model, processor.tokenizer, weight=1.0, layer=-1, head=1, anchors="first")
+        first_total = first.summed(batch, out.hidden_states, "token")
+    assert len(expected) > len(anchors)
+    assert float(total) == pytest.approx(float(sum(loss for loss, _ in expected)), rel=1e-5)
+    assert float(mean) == pytest.approx(float(sum(loss for loss, _ in expected) / len(expected)), rel=1e-5)
+    assert float(first_total) == pytest.approx(float(sum(loss for loss, is_first in expected if is_first)), rel=1e-5)
 
 
 def test_a_layer_or_head_the_model_lacks_is_refused(tiny):

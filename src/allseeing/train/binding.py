@@ -29,6 +29,7 @@ from transformers.models.llama.modeling_llama import apply_rotary_pos_emb
 
 from allseeing.data.tokenize import IGNORE_INDEX
 from allseeing.rec.boxes import BOX_SCALE
+from allseeing.train.config import BINDING_ANCHORS
 
 # Four integers in brackets: a box of a ReC answer, alone (``[[a, b, c, d]]``) or in a list (``[[...], [...]]``).
 BOX = re.compile(r"\[(\d+),\s*(\d+),\s*(\d+),\s*(\d+)\]")
@@ -84,11 +85,14 @@ class BindingLoss:
     ``model`` (not wrapped by DDP: its layers are called directly; a LoRA model's base is used), and its ``weight``
     in the training loss."""
 
-    def __init__(self, model, tokenizer, *, weight: float, layer: int, head: int) -> None:
+    def __init__(self, model, tokenizer, *, weight: float, layer: int, head: int, anchors: str = "all") -> None:
         if hasattr(model, "get_base_model"):  # peft
             model = model.get_base_model()
         self.text = text = model.model.language_model
         self.weight = weight
+        if anchors not in BINDING_ANCHORS:
+            raise ValueError(f"binding_anchors must be one of {', '.join(BINDING_ANCHORS)}, got {anchors!r}")
+        self.first_only = anchors == "first"
         layers = len(text.layers)
         if not -layers <= layer < layers:
             raise ValueError(f"binding_layer {layer} is not a layer of a {layers}-layer language model")
@@ -115,6 +119,8 @@ class BindingLoss:
         for row in range(ids.shape[0]):
             row_ids = ids[row].tolist()
             anchors = box_anchors(row_ids, labels[row].tolist(), self.strings)
+            if self.first_only:
+                anchors = [(positions[:1], box) for positions, box in anchors]
             image_positions = (ids[row] == self.image_token).nonzero().flatten()
             if not anchors or len(image_positions) != self.grid * self.grid:
                 continue

@@ -18,6 +18,9 @@ from allseeing.data.manifest import DataSource
 from allseeing.model.presets import get_preset
 
 TRAINABLE = ("projector", "llm_and_projector", "all")
+# The binding loss's anchors (train/binding.py): every position predicting a box digit, or the box's first token only,
+# where the model decides which object it writes (later digits can be read off those already written).
+BINDING_ANCHORS = ("all", "first")
 
 
 @dataclass
@@ -74,6 +77,7 @@ class TrainConfig:
     binding_weight: float = 0.0
     binding_layer: int = -2  # negative from the last layer
     binding_head: int = 0
+    binding_anchors: str = "all"  # BINDING_ANCHORS
     adam_betas: tuple[float, float] = (0.9, 0.999)
     adam_eps: float = 1e-8
     max_grad_norm: float | None = 1.0
@@ -115,6 +119,9 @@ class TrainConfig:
             raise ConfigError(f"loss_weighting must be token or sample, got {self.loss_weighting!r}")
         if not math.isfinite(self.binding_weight) or self.binding_weight < 0:
             raise ConfigError(f"binding_weight must be a finite number >= 0, got {self.binding_weight}")
+        if self.binding_anchors not in BINDING_ANCHORS:
+            choices = ", ".join(BINDING_ANCHORS)
+            raise ConfigError(f"binding_anchors must be one of {choices}, got {self.binding_anchors!r}")
         if self.binding_weight and self.engine == "fsdp":
             raise ConfigError("binding_weight > 0 needs engine=ddp (it calls one layer's projections outside FSDP2)")
         if self.schedule not in ("cosine", "constant"):

@@ -102,6 +102,7 @@ class Recipe:
                 weight=config.binding_weight,
                 layer=config.binding_layer,
                 head=config.binding_head,
+                anchors=config.binding_anchors,
             )
             if config.binding_weight
             else None
