@@ -8,10 +8,11 @@ the learning-rate schedule anneals over it, resumes included) and the data it ne
 the file that marks it done). ``run`` works through the stages from the first without a ``final/`` folder:
 it prepares that stage's data, then trains it with ``resume=true`` in ``ROOT/<stage>`` (the working directory
 is ROOT, so the presets' relative paths point into it), and scores every finished LLaVA stage on the held-out
-grounding questions of the plan. ``--minutes`` bounds this invocation: at the limit the running stage is stopped
-(its checkpoints are atomic; the next ``run`` resumes from the newest), so the campaign can run in the
-background across sessions and restarts. ``status`` prints one JSON object: each stage's state, step, samples,
-training minutes against its budget and its latest held-out metrics.
+grounding questions of the plan, and a resumed LLaVA stage's newest checkpoint before it resumes (a stage that
+spans sessions gets a curve). ``--minutes`` bounds this invocation: at the limit the running stage is stopped (its
+checkpoints are atomic; the next ``run`` resumes from the newest), so the campaign can run in the background
+across sessions and restarts. ``status`` prints one JSON object: each stage's state, step, samples,
+training minutes against its budget, its latest held-out metrics and the scored checkpoints' curve.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ import yaml
 REPO = Path(__file__).resolve().parents[1]
 ALLSEEING = [sys.executable, "-m", "allseeing"]  # this interpreter's package, whatever is on PATH
 HELDOUT_FILE = "heldout.json"  # a stage's held-out scores, beside its final/ folder
+CHECKPOINT_SCORES = "heldout"  # a stage's subfolder of its checkpoints' held-out scores (checkpoint-<step>.json)
 
 
 @dataclass
@@ -125,22 +127,37 @@ def stop(process: subprocess.Popen) -> None:
             process.wait()
 
 
-def score_heldout(plan: Plan, stage: Stage, root: Path, deadline: float) -> None:
-    """Grounding Acc@0.5 of the stage's final model on each held-out question file, into ROOT/<stage>/heldout.json."""
+def score_heldout(plan: Plan, model: str, into: Path, root: Path, deadline: float) -> None:
+    """Grounding Acc@0.5 of ``model`` (a folder relative to ROOT) on each held-out question file, into ``into``
+    (written only once every file is scored, so a stopped scoring is redone)."""
     scores = {}
     for name, spec in plan.heldout.items():
-        predictions = root / stage.name / f"heldout-{name}.jsonl"
-        predict = [*ALLSEEING, "predict", "grounding", "--model", f"{stage.name}/final"]
+        predictions = into.with_name(f"{into.stem}-{name}.jsonl")
+        predict = [*ALLSEEING, "predict", "grounding", "--model", model]
         predict += ["--questions", spec["questions"], "--image-root", spec["image_root"], "--out", str(predictions)]
         if not run_until(predict, root, deadline):
             return
         score = [*ALLSEEING, "eval", "score", "grounding", "--questions", spec["questions"]]
         score += ["--predictions", str(predictions)]
-        result = root / stage.name / f"heldout-{name}.score.json"
+        result = into.with_name(f"{into.stem}-{name}.score.json")
         if not run_until(score, root, deadline, result):
             return
         scores[name] = json.loads(result.read_text(encoding="utf-8"))
-    (root / stage.name / HELDOUT_FILE).write_text(json.dumps(scores, indent=2) + "\n", encoding="utf-8")
+    into.write_text(json.dumps(scores, indent=2) + "\n", encoding="utf-8")
+
+
+def score_newest_checkpoint(plan: Plan, stage: Stage, root: Path, deadline: float) -> None:
+    """Before a LLaVA stage resumes, its newest checkpoint's held-out scores (once each): a long stage, resumed
+    session after session, gets a learning curve (``status`` lists it)."""
+    from allseeing.train.checkpoint import completed  # torch only when a stage has checkpoints
+
+    folder = root / stage.name
+    saved = completed(folder) if folder.is_dir() else []
+    into = folder / CHECKPOINT_SCORES / f"{saved[-1].name}.json" if saved else None
+    if plan.heldout and into and not into.is_file():
+        log(root, f"stage {stage.name}: scoring {saved[-1].name} on the held-out questions")
+        into.parent.mkdir(exist_ok=True)
+        score_heldout(plan, f"{stage.name}/{saved[-1].name}", into, root, deadline)
 
 
 def run(plan: Plan, root: Path, minutes: float | None) -> int:
@@ -151,6 +168,8 @@ def run(plan: Plan, root: Path, minutes: float | None) -> int:
             for step in stage.prepare:
                 if not (root / step.creates).exists() and not run_until(expand(step.run), root, deadline):
                     return 0
+            if not is_vision(stage):
+                score_newest_checkpoint(plan, stage, root, deadline)
             command = [*ALLSEEING, "train", str(REPO / stage.config), f"output_dir={stage.name}", "resume=true"]
             command += [f"max_minutes={stage.minutes}", *stage.overrides]
             log(root, f"stage {stage.name}: training")
@@ -159,7 +178,7 @@ def run(plan: Plan, root: Path, minutes: float | None) -> int:
             if not (folder / "final").is_dir():
                 raise SystemExit(f"campaign: stage {stage.name} ended without {folder / 'final'}")
         if plan.heldout and not is_vision(stage) and not (folder / HELDOUT_FILE).is_file():
-            score_heldout(plan, stage, root, deadline)
+            score_heldout(plan, f"{stage.name}/final", folder / HELDOUT_FILE, root, deadline)
         if time.monotonic() >= deadline:
             return 0
     log(root, "campaign complete")
@@ -197,6 +216,13 @@ def stage_status(stage: Stage, root: Path) -> dict:
     heldout = [entry["heldout"] for entry in entries if entry.get("heldout")]
     if heldout:
         status["heldout"] = heldout[-1]
+    curve = [path for path in (folder / CHECKPOINT_SCORES).glob("checkpoint-*.json") if path.stem.count("-") == 1]
+    if curve:  # Acc@0.5 (average) per held-out file at each scored checkpoint
+        status["heldout_curve"] = [
+            {"checkpoint": path.stem}
+            | {name: score["average"] for name, score in json.loads(path.read_text(encoding="utf-8")).items()}
+            for path in sorted(curve, key=lambda path: int(path.stem.split("-")[1]))
+        ]
     if (folder / HELDOUT_FILE).is_file():
         status["heldout"] = json.loads((folder / HELDOUT_FILE).read_text(encoding="utf-8"))
     return status

@@ -3,6 +3,7 @@
 import fcntl
 import importlib.util
 import json
+import shutil
 import sys
 from pathlib import Path
 
@@ -64,6 +65,14 @@ def test_a_stopped_campaign_resumes_and_finishes(plan, tmp_path, capsys):
     # the LLaVA stage took the vision stage's tower
     assert json.loads((root / "lone" / "config.json").read_text())["vision_init"] == "vision/final"
     assert "campaign complete" in (root / "campaign.log").read_text()
+
+    # A LLaVA stage resumed from a checkpoint has that checkpoint scored first: the stage's curve.
+    shutil.rmtree(root / "lone" / "final")
+    (root / "lone" / "heldout.json").unlink()
+    assert campaign.main(["run", str(plan), "--root", str(root)]) == 0
+    resumed = status(plan, root, capsys)["lone"]
+    assert resumed["state"] == "done" and set(resumed["heldout"]["all"]) >= {"average", "coverage"}
+    assert resumed["heldout_curve"] == [{"checkpoint": "checkpoint-2", "all": resumed["heldout"]["all"]["average"]}]
 
 
 def test_a_plan_with_repeated_stage_names_is_refused(tmp_path):
