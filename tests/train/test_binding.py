@@ -7,7 +7,7 @@ import torch
 
 from allseeing.data.image import load_image
 from allseeing.model.build import load, new_model
-from allseeing.train.binding import BindingLoss, box_anchors, patch_mask
+from allseeing.train.binding import BindingLoss, box_anchors, name_anchors, patch_mask
 from allseeing.train.config import load_config
 from allseeing.train.recipe import train
 from tests.train.conftest import overrides
@@ -20,13 +20,24 @@ def test_box_anchors_are_the_positions_predicting_each_trained_boxes_digits():
     ids = list(range(len(strings)))
     labels = [IGNORE] * 4 + ids[4:]  # the question's box is not trained: no anchors there
     # digits "12, 34, 56, 78" span tokens 5-10; the positions predicting them are 4-9
-    assert box_anchors(ids, labels, strings) == [([4, 5, 6, 7, 8, 9], (12, 34, 56, 78))]
+    assert box_anchors(ids, labels, strings) == [([4, 5, 6, 7, 8, 9], ((12, 34, 56, 78),))]
 
 
 def test_box_anchors_read_every_box_of_a_list_and_skip_untrained_tokens():
     strings = ["[[1, 2, 3, 4], [5, 6, 7, 8]]"]
-    assert box_anchors([0, 0], [IGNORE, 0], strings) == [([0], (1, 2, 3, 4)), ([0], (5, 6, 7, 8))]
+    assert box_anchors([0, 0], [IGNORE, 0], strings) == [([0], ((1, 2, 3, 4),)), ([0], ((5, 6, 7, 8),))]
     assert box_anchors([0, 0], [IGNORE, IGNORE], strings) == []
+
+
+def test_name_anchors_are_each_written_names_last_token_with_all_its_boxes():
+    strings = ["<s>", " <ref>", "red", " star", "</ref><box>[[", "1, 2, 3, 4], [5, 6, 7, 8]]</box>", " <pred>", "on"]
+    strings += ["</pred><box>[[9, 9, 99, 99]]</box>", " <ref>x</ref><box>[[0, 0, 1, 1]]</box>"]
+    ids = list(range(len(strings)))
+    labels = [*ids[:-1], IGNORE]  # the last name is not trained
+    assert name_anchors(ids, labels, strings) == [
+        ([3], ((1, 2, 3, 4), (5, 6, 7, 8))),
+        ([7], ((9, 9, 99, 99),)),
+    ]
 
 
 def test_patch_mask_takes_the_patches_whose_centres_lie_in_the_box():
@@ -63,7 +74,7 @@ def test_the_loss_is_minus_log_of_the_heads_attention_on_the_box(tiny, train_dat
     assert anchors, "a grounding answer holds a box"
     image_positions = (ids[0] == model.config.image_token_id).nonzero().flatten()
     expected = []  # (the anchor's loss, whether it predicts its box's first token)
-    for positions, box in anchors:
+    for positions, (box,) in anchors:
         inside = image_positions[patch_mask(box, binding.grid)]
         for position in positions:
             expected.append(

@@ -2,16 +2,18 @@
 
 Trained only through the next-token loss, the small language model learns to write a lone object's box but not to
 pick one object among several by its name (docs/model-card.md): every grounding answer of an image is the same box,
-whatever was asked. ``binding_weight > 0`` adds a second loss that asks for exactly that step. At every position
-that predicts a digit of a box in a trained reply, one attention head of one language-model layer is asked to put
-its attention on the image tokens inside that box:
+whatever was asked. ``binding_weight > 0`` adds a second loss that asks for exactly that step. At every anchor of
+a box in a trained reply, one attention head of one language-model layer is asked to put its attention on the image
+tokens inside that box:
 
     loss(anchor) = -log sum_{p in box} attention(anchor -> image token p)
 
 The head is the layer's own (its ``q_proj``/``k_proj`` and rotary positions, recomputed from the layer's input
 exactly as the layer computes them), so the saved model stays a stock ``LlavaForConditionalGeneration``: nothing is
 added, and after training the head looks where the answer's object is. What the head reads there (the stage-0
-tower's patch features, which hold their object's box) reaches the later layers that write the digits.
+tower's patch features, which hold their object's box) reaches the later layers that write the digits. The anchors
+(``binding_anchors``): ``all`` positions that predict the box's digits, the ``first`` of them (where the model picks
+its object), or the ``name``'s last token (``<ref>red star</ref>`` before ``<box>``), whose own state holds the name.
 
 Boxes are found in the trained tokens by their text, ``[x1, y1, x2, y2]`` in upstream's ``square999`` frame (on the
 image padded to a square, which is the tower's input with ``image_aspect: pad``); an image token is inside a box
@@ -35,33 +37,59 @@ from allseeing.train.config import BINDING_ANCHORS
 BOX = re.compile(r"\[(\d+),\s*(\d+),\s*(\d+),\s*(\d+)\]")
 
 Box = tuple[int, int, int, int]
+Anchor = tuple[list[int], tuple[Box, ...]]  # positions, and the boxes whose image tokens they should attend to
+# A name and its boxes: ``<ref>red star</ref><box>[[...]]</box>`` (a scene graph's ``<pred>`` phrases too).
+NAMED_BOXES = re.compile(r"<(?:ref|pred)>([^<]+)</(?:ref|pred)><box>(.*?)</box>")
 
 
 def token_strings(tokenizer) -> list[str]:
-    """Each id's text on its own. Byte-level BPE and SentencePiece both give digits, brackets and commas as
-    themselves, which is all :func:`box_anchors` reads (a lost leading space does not matter to :data:`BOX`)."""
+    """Each id's text on its own. Byte-level BPE and SentencePiece both give digits, brackets, commas and tags as
+    themselves, which is all the anchors read (a lost leading space does not matter to the patterns)."""
     return [tokenizer.decode([index]) for index in range(len(tokenizer))]
 
 
-def box_anchors(input_ids: Sequence[int], labels: Sequence[int], strings: Sequence[str]) -> list[tuple[list[int], Box]]:
-    """(positions that predict the box's digits, the box) for each box written in a trained token.
+def _text(input_ids: Sequence[int], strings: Sequence[str]) -> tuple[str, list[int]]:
+    """The ids' text, and the character where each token's text begins."""
+    starts, length = [], 0
+    for token in input_ids:
+        starts.append(length)
+        length += len(strings[token])
+    return "".join(strings[token] for token in input_ids), starts
+
+
+def _box(match: re.Match) -> Box:
+    return tuple(int(match.group(k)) for k in range(1, 5))
+
+
+def box_anchors(input_ids: Sequence[int], labels: Sequence[int], strings: Sequence[str]) -> list[Anchor]:
+    """(positions that predict the box's digits, (the box,)) for each box written in a trained token.
 
     A position ``t`` predicts token ``t + 1``; the positions kept are those whose next token is trained and holds a
     character of the box's four numbers (from the first digit of ``x1`` to the last of ``y2``).
     """
-    starts, length = [], 0  # the character where each token's text begins
-    for token in input_ids:
-        starts.append(length)
-        length += len(strings[token])
-    joined = "".join(strings[token] for token in input_ids)
+    text, starts = _text(input_ids, strings)
     anchors = []
-    for match in BOX.finditer(joined):
+    for match in BOX.finditer(text):
         # tokens holding the characters from the first digit of x1 to the last digit of y2
         first = bisect_right(starts, match.start(1)) - 1
         last = bisect_right(starts, match.end(4) - 1) - 1
         positions = [index - 1 for index in range(max(first, 1), last + 1) if labels[index] != IGNORE_INDEX]
         if positions:
-            anchors.append((positions, tuple(int(match.group(k)) for k in range(1, 5))))
+            anchors.append((positions, (_box(match),)))
+    return anchors
+
+
+def name_anchors(input_ids: Sequence[int], labels: Sequence[int], strings: Sequence[str]) -> list[Anchor]:
+    """([the position of a written name's last token], its boxes) for each ``<ref>``/``<pred>`` name followed by
+    boxes: that position's own state holds the name, so its attention can find the object without first learning
+    to carry the name to where the digits are written."""
+    text, starts = _text(input_ids, strings)
+    anchors = []
+    for match in NAMED_BOXES.finditer(text):
+        position = bisect_right(starts, match.end(1) - 1) - 1
+        boxes = tuple(_box(box) for box in BOX.finditer(match.group(2)))
+        if boxes and labels[position] != IGNORE_INDEX:
+            anchors.append(([position], boxes))
     return anchors
 
 
@@ -92,7 +120,7 @@ class BindingLoss:
         self.weight = weight
         if anchors not in BINDING_ANCHORS:
             raise ValueError(f"binding_anchors must be one of {', '.join(BINDING_ANCHORS)}, got {anchors!r}")
-        self.first_only = anchors == "first"
+        self.anchors = anchors
         layers = len(text.layers)
         if not -layers <= layer < layers:
             raise ValueError(f"binding_layer {layer} is not a layer of a {layers}-layer language model")
@@ -118,9 +146,11 @@ class BindingLoss:
         ids, labels = batch["input_ids"], batch["labels"]
         for row in range(ids.shape[0]):
             row_ids = ids[row].tolist()
-            anchors = box_anchors(row_ids, labels[row].tolist(), self.strings)
-            if self.first_only:
-                anchors = [(positions[:1], box) for positions, box in anchors]
+            anchors = (name_anchors if self.anchors == "name" else box_anchors)(
+                row_ids, labels[row].tolist(), self.strings
+            )
+            if self.anchors == "first":
+                anchors = [(positions[:1], boxes) for positions, boxes in anchors]
             image_positions = (ids[row] == self.image_token).nonzero().flatten()
             if not anchors or len(image_positions) != self.grid * self.grid:
                 continue
@@ -128,8 +158,8 @@ class BindingLoss:
             total = total + (losses.mean() if weighting == "sample" else losses.sum())
         return total
 
-    def _anchor_losses(self, layer, hidden, anchors, image_positions) -> torch.Tensor:
-        """-log of the head's attention mass on each anchor's box (one value per anchor position)."""
+    def _anchor_losses(self, layer, hidden, anchors: list[Anchor], image_positions) -> torch.Tensor:
+        """-log of the head's attention mass on each anchor's boxes (one value per anchor position)."""
         attention = layer.self_attn
         length = int(max(max(positions) for positions, _ in anchors)) + 1  # keys a causal row can see
         x = layer.input_layernorm(hidden[:, :length])
@@ -143,7 +173,10 @@ class BindingLoss:
         causal = torch.arange(length, device=x.device)[None, :] > rows[:, None]
         log_attention = scores.float().masked_fill(causal, float("-inf")).log_softmax(dim=-1)
         targets = torch.cat(
-            [patch_mask(box, self.grid)[None].expand(len(positions), -1) for positions, box in anchors]
+            [
+                torch.stack([patch_mask(box, self.grid) for box in boxes]).any(dim=0)[None].expand(len(positions), -1)
+                for positions, boxes in anchors
+            ]
         ).to(x.device)
         on_image = log_attention[:, image_positions].masked_fill(~targets, float("-inf"))
         return -on_image.logsumexp(dim=-1)

@@ -18,9 +18,10 @@ from allseeing.data.manifest import DataSource
 from allseeing.model.presets import get_preset
 
 TRAINABLE = ("projector", "llm_and_projector", "all")
-# The binding loss's anchors (train/binding.py): every position predicting a box digit, or the box's first token only,
-# where the model decides which object it writes (later digits can be read off those already written).
-BINDING_ANCHORS = ("all", "first")
+# The binding loss's anchors (train/binding.py): every position predicting a box digit, the box's first token only
+# (where the model decides which object it writes: later digits can be read off those already written), or the last
+# token of the box's <ref>/<pred> name (whose own state holds the name)
+BINDING_ANCHORS = ("all", "first", "name")
 
 
 @dataclass
