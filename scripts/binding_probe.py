@@ -1,0 +1,142 @@
+"""Where binding a name to its object breaks: two teacher-forced probes on held-out grounding questions.
+
+1. ``attention``: the share of one head's attention (``--layer``, ``--head``: the binding loss's head, see
+   ``allseeing.train.binding``) that an anchor puts on the asked object's box and on another object's box of the
+   same image (``--anchor first``: the position predicting the box's first digit; ``name``: the name's last token
+   in the answer). ``asked_higher`` is the share of questions where the asked box gets more: 0.5 when the head
+   finds objects but not the named one.
+2. ``colour_readable``: held-out accuracy (%) of a linear classifier reading the asked object's colour word from
+   the state of (a) the image token under the box's centre and (b) the anchor, at the input of every language-model
+   layer (index 0: the embeddings; the last: after the last layer). Chance is one over the number of colours. If
+   the patch holds the colour and the anchor does not, the name never reaches the place where the box is written.
+
+    python scripts/binding_probe.py --model runs/x/final --questions heldout/eval/grounding/grounding_eval.jsonl \
+        --image-root heldout [--layer -2] [--head 0] [--anchor first] [--limit 200]
+
+Prints one JSON object. Questions must use upstream's grounding prompt (synthetic files do); the colour probe reads
+the ``synth_name`` questions (``<colour> <shape>``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).parent))
+from grounding_probe import PREFIX, answer, pairs
+
+from allseeing.data.image import load_image
+from allseeing.model.build import load
+from allseeing.rec.boxes import BOX_SCALE, encode
+from allseeing.train.binding import BindingLoss, box_anchors, name_anchors
+
+
+def states(model, processor, binding: BindingLoss, anchor: str, question: dict, image_root: Path):
+    """The teacher-forced forward pass of ``question``'s true answer: hidden states, anchor position and box, and
+    the image tokens' positions."""
+    encoded = processor.encode([("<image>\n" + question["text"], answer(question["text"][len(PREFIX) :], question))])
+    ids = torch.tensor([encoded.input_ids])
+    pixels = processor.pixel_values([load_image(image_root / question["image"])])
+    with torch.no_grad():
+        hidden = model(input_ids=ids, pixel_values=pixels, output_hidden_states=True).hidden_states
+    find = name_anchors if anchor == "name" else box_anchors
+    (positions, (box, *_)), *_ = find(encoded.input_ids, encoded.labels, binding.strings)
+    image_positions = (ids[0] == model.config.image_token_id).nonzero().flatten()
+    return hidden, positions[0], box, image_positions
+
+
+def attention_shares(model, processor, binding, anchor, questions, image_root, limit) -> dict:
+    asked, other = [], []
+    layer = binding.text.layers[binding.layer]
+    for question, another in pairs(questions)[:limit]:
+        hidden, position, box, image_positions = states(model, processor, binding, anchor, question, image_root)
+        other_box = encode(tuple(another["bbox"]), (another["width"], another["height"]))
+        for target, shares in ((box, asked), (other_box, other)):
+            with torch.no_grad():
+                loss = binding._anchor_losses(layer, hidden[binding.layer], [([position], (target,))], image_positions)
+            shares.append(float(torch.exp(-loss[0])))
+    return {
+        "questions": len(asked),
+        "asked_share": round(statistics.mean(asked), 4),
+        "other_share": round(statistics.mean(other), 4),
+        "asked_higher": round(sum(a > o for a, o in zip(asked, other, strict=True)) / len(asked), 3),
+    }
+
+
+def linear_accuracy(features: torch.Tensor, labels: torch.Tensor, train: int) -> float:
+    """Held-out accuracy (%) of a multinomial logistic regression fitted on the first ``train`` rows."""
+    torch.manual_seed(0)
+    x = (features - features[:train].mean(0)) / (features[:train].std(0) + 1e-5)
+    classes = int(labels.max()) + 1
+    weight = torch.zeros(x.shape[1], classes, requires_grad=True)
+    bias = torch.zeros(classes, requires_grad=True)
+    optimizer = torch.optim.Adam([weight, bias], lr=1e-2)
+    for _ in range(300):
+        optimizer.zero_grad()
+        logits = x[:train] @ weight + bias
+        loss = torch.nn.functional.cross_entropy(logits, labels[:train]) + 1e-3 * weight.pow(2).sum()
+        loss.backward()
+        optimizer.step()
+    predicted = (x[train:] @ weight + bias).argmax(dim=1)
+    return round(float((predicted == labels[train:]).float().mean()) * 100, 1)
+
+
+def colour_readability(model, processor, binding, anchor, questions, image_root, limit) -> dict:
+    named = [q for q in questions if q.get("category") == "synth_name"][: limit * 2]
+    grid = binding.grid
+    patch_states, anchor_states, colours = [], [], []
+    for question in named:
+        hidden, position, box, image_positions = states(model, processor, binding, anchor, question, image_root)
+        column = min(int((box[0] + box[2]) / 2 / BOX_SCALE * grid), grid - 1)
+        row = min(int((box[1] + box[3]) / 2 / BOX_SCALE * grid), grid - 1)
+        patch = image_positions[row * grid + column]
+        patch_states.append(torch.stack([h[0, patch] for h in hidden]))
+        anchor_states.append(torch.stack([h[0, position] for h in hidden]))
+        colours.append(question["text"][len(PREFIX) :].split()[0])
+    names = sorted(set(colours))
+    labels = torch.tensor([names.index(colour) for colour in colours])
+    train = int(len(labels) * 0.7)
+    result: dict = {"questions": len(labels), "colours": len(names)}
+    for kind, rows in (("patch", patch_states), ("anchor", anchor_states)):
+        stacked = torch.stack(rows)
+        result[kind] = [linear_accuracy(stacked[:, layer], labels, train) for layer in range(stacked.shape[1])]
+    return result
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--model", required=True)
+    parser.add_argument("--questions", type=Path, required=True, help="grounding_eval.jsonl")
+    parser.add_argument("--image-root", type=Path, required=True)
+    parser.add_argument("--layer", type=int, default=-2, help="the head's layer (negative from the last)")
+    parser.add_argument("--head", type=int, default=0)
+    parser.add_argument("--anchor", choices=("first", "name"), default="first")
+    parser.add_argument("--limit", type=int, default=200, help="questions for the attention probe (twice: colours)")
+    args = parser.parse_args(argv)
+    questions = [json.loads(line) for line in args.questions.read_text(encoding="utf-8").splitlines() if line.strip()]
+    for number, question in enumerate(questions, 1):
+        if not question["text"].startswith(PREFIX):
+            raise SystemExit(f"{args.questions}: line {number} does not use the grounding prompt {PREFIX!r}")
+    model, processor = load(args.model)
+    model.eval()
+    binding = BindingLoss(model, processor.tokenizer, weight=1.0, layer=args.layer, head=args.head)
+    probe = (model, processor, binding, args.anchor, questions, args.image_root, args.limit)
+    result = {
+        "model": args.model,
+        "layer": binding.layer,
+        "head": args.head,
+        "anchor": args.anchor,
+        "attention": attention_shares(*probe),
+        "colour_readable": colour_readability(*probe),
+    }
+    print(json.dumps(result, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
