@@ -32,8 +32,8 @@ from grounding_probe import PREFIX, answer, pairs
 
 from allseeing.data.image import load_image
 from allseeing.model.build import load
-from allseeing.rec.boxes import BOX_SCALE, encode
-from allseeing.train.binding import BindingLoss, box_anchors, name_anchors
+from allseeing.rec.boxes import encode
+from allseeing.train.binding import BindingLoss, box_anchors, centre_patch, name_anchors
 
 
 def states(model, processor, binding: BindingLoss, anchor: str, question: dict, image_root: Path):
@@ -88,13 +88,10 @@ def linear_accuracy(features: torch.Tensor, labels: torch.Tensor, train: int) ->
 
 def colour_readability(model, processor, binding, anchor, questions, image_root, limit) -> dict:
     named = [q for q in questions if q.get("category") == "synth_name"][: limit * 2]
-    grid = binding.grid
     patch_states, anchor_states, colours = [], [], []
     for question in named:
         hidden, position, box, image_positions = states(model, processor, binding, anchor, question, image_root)
-        column = min(int((box[0] + box[2]) / 2 / BOX_SCALE * grid), grid - 1)
-        row = min(int((box[1] + box[3]) / 2 / BOX_SCALE * grid), grid - 1)
-        patch = image_positions[row * grid + column]
+        patch = image_positions[centre_patch(box, binding.grid)]
         patch_states.append(torch.stack([h[0, patch] for h in hidden]))
         anchor_states.append(torch.stack([h[0, position] for h in hidden]))
         colours.append(question["text"][len(PREFIX) :].split()[0])

@@ -21,6 +21,7 @@ import argparse
 import fcntl
 import json
 import os
+import re
 import shlex
 import signal
 import subprocess
@@ -153,11 +154,14 @@ def score_newest_checkpoint(plan: Plan, stage: Stage, root: Path, deadline: floa
 
     folder = root / stage.name
     saved = completed(folder) if folder.is_dir() else []
-    into = folder / CHECKPOINT_SCORES / f"{saved[-1].name}.json" if saved else None
-    if plan.heldout and into and not into.is_file():
-        log(root, f"stage {stage.name}: scoring {saved[-1].name} on the held-out questions")
+    if not (plan.heldout and saved):
+        return
+    newest = saved[-1].name
+    into = folder / CHECKPOINT_SCORES / f"{newest}.json"
+    if not into.is_file():
+        log(root, f"stage {stage.name}: scoring {newest} on the held-out questions")
         into.parent.mkdir(exist_ok=True)
-        score_heldout(plan, f"{stage.name}/{saved[-1].name}", into, root, deadline)
+        score_heldout(plan, f"{stage.name}/{newest}", into, root, deadline)
 
 
 def run(plan: Plan, root: Path, minutes: float | None) -> int:
@@ -216,12 +220,16 @@ def stage_status(stage: Stage, root: Path) -> dict:
     heldout = [entry["heldout"] for entry in entries if entry.get("heldout")]
     if heldout:
         status["heldout"] = heldout[-1]
-    curve = [path for path in (folder / CHECKPOINT_SCORES).glob("checkpoint-*.json") if path.stem.count("-") == 1]
-    if curve:  # Acc@0.5 (average) per held-out file at each scored checkpoint
+    # Acc@0.5 (average) per held-out file at each scored checkpoint (beside them: their predictions and scores)
+    scored = {}
+    for path in (folder / CHECKPOINT_SCORES).glob("checkpoint-*.json"):
+        if match := re.fullmatch(r"checkpoint-(\d+)", path.stem):
+            scored[int(match.group(1))] = path
+    if scored:
         status["heldout_curve"] = [
-            {"checkpoint": path.stem}
-            | {name: score["average"] for name, score in json.loads(path.read_text(encoding="utf-8")).items()}
-            for path in sorted(curve, key=lambda path: int(path.stem.split("-")[1]))
+            {"checkpoint": scored[step].stem}
+            | {name: score["average"] for name, score in json.loads(scored[step].read_text(encoding="utf-8")).items()}
+            for step in sorted(scored)
         ]
     if (folder / HELDOUT_FILE).is_file():
         status["heldout"] = json.loads((folder / HELDOUT_FILE).read_text(encoding="utf-8"))

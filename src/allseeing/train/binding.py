@@ -30,6 +30,7 @@ import torch
 from transformers.models.llama.modeling_llama import apply_rotary_pos_emb
 
 from allseeing.data.tokenize import IGNORE_INDEX
+from allseeing.model.build import patch_grid
 from allseeing.rec.boxes import BOX_SCALE
 from allseeing.train.config import BINDING_ANCHORS
 
@@ -93,6 +94,14 @@ def name_anchors(input_ids: Sequence[int], labels: Sequence[int], strings: Seque
     return anchors
 
 
+def centre_patch(box: Box, grid: int) -> int:
+    """The row-major index of the patch under ``box``'s centre (``square999``)."""
+    x1, y1, x2, y2 = box
+    column = min(int((x1 + x2) / 2 / BOX_SCALE * grid), grid - 1)
+    row = min(int((y1 + y2) / 2 / BOX_SCALE * grid), grid - 1)
+    return row * grid + column
+
+
 def patch_mask(box: Box, grid: int) -> torch.Tensor:
     """``(grid * grid,)`` bool, row-major: the patches whose centre lies inside ``box`` (``square999``), or the
     patch under the box's centre when no centre does."""
@@ -100,12 +109,10 @@ def patch_mask(box: Box, grid: int) -> torch.Tensor:
     x1, y1, x2, y2 = box
     inside_x = (centres >= x1) & (centres <= x2)
     inside_y = (centres >= y1) & (centres <= y2)
-    mask = inside_y[:, None] & inside_x[None, :]
+    mask = (inside_y[:, None] & inside_x[None, :]).flatten()
     if not mask.any():
-        column = min(int((x1 + x2) / 2 / BOX_SCALE * grid), grid - 1)
-        row = min(int((y1 + y2) / 2 / BOX_SCALE * grid), grid - 1)
-        mask[row, column] = True
-    return mask.flatten()
+        mask[centre_patch(box, grid)] = True
+    return mask
 
 
 class BindingLoss:
@@ -132,8 +139,7 @@ class BindingLoss:
         self.head = head
         self.kv_head = head // (heads // text.config.num_key_value_heads)
         self.head_dim = attention.head_dim
-        vision = model.config.vision_config
-        self.grid = vision.image_size // vision.patch_size
+        self.grid = patch_grid(model.config.vision_config)
         self.image_token = model.config.image_token_id
         self.strings = token_strings(tokenizer)
 

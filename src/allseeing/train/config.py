@@ -73,7 +73,7 @@ class TrainConfig:
     # the loss is a mean over the global batch's trained tokens (token) or over its samples, each sample's own mean
     # token loss (sample: a 20-token box answer weighs as much as a 1,000-token scene graph)
     loss_weighting: str = "token"
-    # An auxiliary loss (train/binding.py), off at 0: at every position predicting a box's digits, one head of one
+    # An auxiliary loss (train/binding.py), off at 0: at each anchor of a box (binding_anchors), one head of one
     # language-model layer is asked to attend to the image tokens inside that box; added to the loss times this weight
     binding_weight: float = 0.0
     binding_layer: int = -2  # negative from the last layer
