@@ -33,7 +33,7 @@ from grounding_probe import PREFIX, answer, pairs
 from allseeing.data.image import load_image
 from allseeing.model.build import load
 from allseeing.rec.boxes import encode
-from allseeing.train.binding import BindingLoss, box_anchors, centre_patch, name_anchors
+from allseeing.train.binding import BindingLoss, box_anchors, centre_patch, name_anchors, patch_mask
 
 
 def states(model, processor, binding: BindingLoss, anchor: str, question: dict, image_root: Path):
@@ -52,14 +52,18 @@ def states(model, processor, binding: BindingLoss, anchor: str, question: dict, 
 
 def attention_shares(model, processor, binding, anchor, questions, image_root, limit) -> dict:
     asked, other = [], []
-    layer = binding.text.layers[binding.layer]
     for question, another in pairs(questions)[:limit]:
         hidden, position, box, image_positions = states(model, processor, binding, anchor, question, image_root)
         other_box = encode(tuple(another["bbox"]), (another["width"], another["height"]))
         for target, shares in ((box, asked), (other_box, other)):
             with torch.no_grad():
-                loss = binding._anchor_losses(layer, hidden[binding.layer], [([position], (target,))], image_positions)
-            shares.append(float(torch.exp(-loss[0])))
+                loss = binding.anchor_losses(
+                    hidden[binding.layer],
+                    torch.tensor([[position]]),
+                    image_positions[None],
+                    patch_mask(target, binding.grid)[None, None],
+                )
+            shares.append(float(torch.exp(-loss[0, 0])))
     return {
         "questions": len(asked),
         "asked_share": round(statistics.mean(asked), 4),

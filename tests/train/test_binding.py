@@ -92,6 +92,40 @@ def test_the_loss_is_minus_log_of_the_heads_attention_on_the_box(tiny, train_dat
     assert float(first_total) == pytest.approx(float(sum(loss for loss, is_first in expected if is_first)), rel=1e-5)
 
 
+def test_a_batch_scores_each_row_as_it_would_alone(tiny, train_data):
+    """Rows with different numbers of anchors (padded inside the batch) and a row without boxes."""
+    model, processor, records = tiny
+    rows = []
+    several = json.loads((train_data / "train" / "grounding_all.json").read_text())
+    several = next(r for r in several if len(r["conversations"]) > 4)  # several questions, one name each
+    for record in (records[0], several):
+        values = [turn["value"] for turn in record["conversations"]]
+        turns = list(zip(values[::2], values[1::2], strict=True))
+        rows.append((processor.encode(turns), record))
+    length = max(len(encoded.input_ids) for encoded, _ in rows)
+    pad = processor.tokenizer.pad_token_id
+    ids = torch.tensor([e.input_ids + [pad] * (length - len(e.input_ids)) for e, _ in rows])
+    labels = torch.tensor([e.labels + [IGNORE] * (length - len(e.labels)) for e, _ in rows])
+    labels_none = torch.cat([labels, torch.full_like(labels[:1], IGNORE)])  # a third row trains nothing
+    pixels = processor.pixel_values([load_image(train_data / record["image"]) for _, record in rows])
+    binding = BindingLoss(model, processor.tokenizer, weight=1.0, layer=0, head=0, anchors="name")
+    with torch.no_grad():
+        out = model(input_ids=ids, pixel_values=pixels, output_hidden_states=True)
+        alone = [
+            binding.summed(
+                {"input_ids": ids[i : i + 1], "labels": labels[i : i + 1]},
+                [h[i : i + 1] for h in out.hidden_states],
+                "sample",
+            )
+            for i in range(2)
+        ]
+        batch = binding.summed({"input_ids": ids, "labels": labels}, out.hidden_states, "sample")
+        hidden = [torch.cat([h, h[:1]]) for h in out.hidden_states]
+        with_none = binding.summed({"input_ids": torch.cat([ids, ids[:1]]), "labels": labels_none}, hidden, "sample")
+    assert float(batch) == pytest.approx(float(alone[0] + alone[1]), rel=1e-5)
+    assert float(with_none) == pytest.approx(float(batch), rel=1e-5)
+
+
 def test_a_layer_or_head_the_model_lacks_is_refused(tiny):
     model, processor, _ = tiny
     with pytest.raises(ValueError, match="binding_layer 9"):

@@ -145,44 +145,68 @@ class BindingLoss:
 
     def summed(self, batch: dict, hidden_states: Sequence[torch.Tensor], weighting: str) -> torch.Tensor:
         """The loss summed over a micro-batch's units: per sample the mean over its anchors (``sample``), or every
-        anchor as one unit (``token``), as the next-token loss counts them. Zero when no trained box is found."""
-        layer = self.text.layers[self.layer]
+        anchor as one unit (``token``), as the next-token loss counts them. Zero when no trained box is found.
+
+        The anchors are found on the host from one copy of the ids and labels; the head's scores are then computed
+        for every anchor of the batch at once (rows padded to the most anchors of a row), so a GPU step waits on no
+        per-row work."""
         hidden = hidden_states[self.layer]  # the layer's input (index 0 holds the embeddings)
-        total = hidden.new_zeros(())
-        ids, labels = batch["input_ids"], batch["labels"]
-        for row in range(ids.shape[0]):
-            row_ids = ids[row].tolist()
-            anchors = (name_anchors if self.anchors == "name" else box_anchors)(
-                row_ids, labels[row].tolist(), self.strings
-            )
+        found = self._find(batch["input_ids"].tolist(), batch["labels"].tolist())
+        if not found:
+            return hidden.new_zeros(())
+        rows = [row for row, _, _ in found]
+        positions = [[position for position, _ in anchors] for _, _, anchors in found]
+        width = max(map(len, positions))
+        device = hidden.device
+        # padded anchors repeat the row's first (finite losses, so no NaN gradient), and ``valid`` drops them
+        anchor_at = torch.tensor([p + p[:1] * (width - len(p)) for p in positions], device=device)  # (rows, width)
+        valid = torch.tensor([[True] * len(p) + [False] * (width - len(p)) for p in positions], device=device)
+        images = torch.tensor([image for _, image, _ in found], device=device)  # (rows, grid * grid)
+        targets = torch.stack(
+            [
+                torch.stack([mask for _, mask in anchors] + [anchors[0][1]] * (width - len(anchors)))
+                for _, _, anchors in found
+            ]
+        ).to(device)  # (rows, width, grid * grid)
+        losses = self.anchor_losses(hidden[rows], anchor_at, images, targets)
+        losses = losses.masked_fill(~valid, 0.0).sum(dim=1)
+        if weighting == "sample":
+            losses = losses / valid.sum(dim=1)
+        return losses.sum()
+
+    def _find(self, ids: list[list[int]], labels: list[list[int]]) -> list[tuple[int, list[int], list]]:
+        """(row, its image token positions, [(anchor position, patch mask of its boxes)]) for each row of a
+        micro-batch that has trained boxes and a whole image."""
+        found = []
+        for row, (row_ids, row_labels) in enumerate(zip(ids, labels, strict=True)):
+            anchors = (name_anchors if self.anchors == "name" else box_anchors)(row_ids, row_labels, self.strings)
             if self.anchors == "first":
                 anchors = [(positions[:1], boxes) for positions, boxes in anchors]
-            image_positions = (ids[row] == self.image_token).nonzero().flatten()
-            if not anchors or len(image_positions) != self.grid * self.grid:
+            image = [index for index, token in enumerate(row_ids) if token == self.image_token]
+            if not anchors or len(image) != self.grid * self.grid:
                 continue
-            losses = self._anchor_losses(layer, hidden[row : row + 1], anchors, image_positions)
-            total = total + (losses.mean() if weighting == "sample" else losses.sum())
-        return total
+            masks = []
+            for anchor_positions, boxes in anchors:
+                mask = torch.stack([patch_mask(box, self.grid) for box in boxes]).any(dim=0)
+                masks += [(position, mask) for position in anchor_positions]
+            found.append((row, image, masks))
+        return found
 
-    def _anchor_losses(self, layer, hidden, anchors: list[Anchor], image_positions) -> torch.Tensor:
-        """-log of the head's attention mass on each anchor's boxes (one value per anchor position)."""
-        attention = layer.self_attn
-        length = int(max(max(positions) for positions, _ in anchors)) + 1  # keys a causal row can see
-        x = layer.input_layernorm(hidden[:, :length])
+    def anchor_losses(self, hidden, anchor_at, images, targets) -> torch.Tensor:
+        """-log of the head's attention mass on each anchor's boxes, ``(rows, anchors)``: ``hidden`` is the layer's
+        input for the rows, ``anchor_at`` the anchors' positions, ``images`` the image tokens' positions and
+        ``targets`` which of them are in the anchor's boxes."""
+        attention = self.text.layers[self.layer].self_attn
+        length = int(anchor_at.max()) + 1  # keys a causal row can see
+        x = self.text.layers[self.layer].input_layernorm(hidden[:, :length])
         dim = self.head_dim
         query = attention.q_proj(x)[..., self.head * dim : (self.head + 1) * dim]
         key = attention.k_proj(x)[..., self.kv_head * dim : (self.kv_head + 1) * dim]
         cos, sin = self.text.rotary_emb(x, torch.arange(length, device=x.device)[None])
-        query, key = apply_rotary_pos_emb(query[:, None], key[:, None], cos, sin)
-        rows = torch.tensor([p for positions, _ in anchors for p in positions], device=x.device)
-        scores = (query[0, 0, rows] @ key[0, 0].T) * attention.scaling  # (anchors, length)
-        causal = torch.arange(length, device=x.device)[None, :] > rows[:, None]
+        query, key = apply_rotary_pos_emb(query[:, None], key[:, None], cos, sin)  # (rows, 1, length, dim)
+        query = query[:, 0].gather(1, anchor_at[..., None].expand(-1, -1, dim))  # (rows, anchors, dim)
+        scores = (query @ key[:, 0].transpose(1, 2)) * attention.scaling  # (rows, anchors, length)
+        causal = torch.arange(length, device=x.device)[None, None, :] > anchor_at[..., None]
         log_attention = scores.float().masked_fill(causal, float("-inf")).log_softmax(dim=-1)
-        targets = torch.cat(
-            [
-                torch.stack([patch_mask(box, self.grid) for box in boxes]).any(dim=0)[None].expand(len(positions), -1)
-                for positions, boxes in anchors
-            ]
-        ).to(x.device)
-        on_image = log_attention[:, image_positions].masked_fill(~targets, float("-inf"))
-        return -on_image.logsumexp(dim=-1)
+        on_image = log_attention.gather(2, images[:, None, :].expand(-1, anchor_at.shape[1], -1))
+        return -on_image.masked_fill(~targets, float("-inf")).logsumexp(dim=-1)
