@@ -4,8 +4,8 @@
     python scripts/campaign.py status configs/campaign/small.yaml --root /work/camp
 
 A plan (YAML) lists stages in order, each an ``allseeing train`` preset with a time budget (its ``max_minutes``:
-the learning-rate schedule anneals over it, resumes included) and the data it needs first (commands, each with
-the file that marks it done). ``run`` works through the stages from the first without a ``final/`` folder:
+the learning-rate schedule anneals over it, resumes included), overrides of its keys (the plan's ``overrides`` go to
+every stage) and the data it needs first (commands, each with the file that marks it done). ``run`` works through the stages from the first without a ``final/`` folder:
 it prepares that stage's data, then trains it with ``resume=true`` in ``ROOT/<stage>`` (the working directory
 is ROOT, so the presets' relative paths point into it), and scores every finished LLaVA stage on the held-out
 grounding questions of the plan, and a resumed LLaVA stage's newest checkpoint before it resumes (a stage that
@@ -61,6 +61,7 @@ class Plan:
     stages: list[Stage]
     # held-out grounding questions (relative to ROOT, with their image folder) scored after each LLaVA stage
     heldout: dict[str, dict[str, str]] = field(default_factory=dict)
+    overrides: list[str] = field(default_factory=list)  # every stage's, before its own (a machine's batch size)
 
     @classmethod
     def load(cls, path: Path) -> Plan:
@@ -70,7 +71,7 @@ class Plan:
                 Stage(**{**entry, "prepare": [Step(**step) for step in entry.get("prepare", [])]})
                 for entry in raw["stages"]
             ]
-            plan = cls(stages, raw.get("heldout", {}))
+            plan = cls(stages, raw.get("heldout", {}), raw.get("overrides", []))
         except (KeyError, TypeError) as error:
             raise SystemExit(f"{path}: not a campaign plan: {error}") from None
         names = [stage.name for stage in stages]
@@ -175,7 +176,7 @@ def run(plan: Plan, root: Path, minutes: float | None) -> int:
             if not is_vision(stage):
                 score_newest_checkpoint(plan, stage, root, deadline)
             command = [*ALLSEEING, "train", str(REPO / stage.config), f"output_dir={stage.name}", "resume=true"]
-            command += [f"max_minutes={stage.minutes}", *stage.overrides]
+            command += [f"max_minutes={stage.minutes}", *plan.overrides, *stage.overrides]
             log(root, f"stage {stage.name}: training")
             if not run_until(command, root, deadline, root / f"{stage.name}.summary.json"):
                 return 0

@@ -16,18 +16,19 @@ sys.modules["campaign"] = campaign  # dataclasses look their module up
 spec.loader.exec_module(campaign)
 
 PLAN = """
+overrides: [num_workers=0]  # every stage's
 heldout:
   all: {questions: data/eval/grounding/grounding_eval.jsonl, image_root: data}
 stages:
   - name: vision
     config: configs/train/small-vision.yaml
     minutes: 5
-    overrides: [preset=tiny, image_size=none, patch_size=none, batch=8, samples=32, heldout_scenes=4, num_workers=0,
-                save_every=2, eval_every=2]
+    overrides: [preset=tiny, image_size=none, patch_size=none, batch=8, samples=32, heldout_scenes=4, save_every=2,
+                eval_every=2]
   - name: lone
     config: configs/train/small-lone.yaml
     minutes: 5
-    overrides: [init=preset:tiny, global_batch=8, per_device_batch=8, max_steps=2, num_workers=0, max_bad_fraction=0.5,
+    overrides: [init=preset:tiny, global_batch=8, per_device_batch=8, max_steps=2, max_bad_fraction=0.5,
                 'data=[{"path": "data/train/grounding.json", "image_root": "data"}]']
     prepare:
       - creates: data/stats.json
@@ -63,7 +64,8 @@ def test_a_stopped_campaign_resumes_and_finishes(plan, tmp_path, capsys):
     assert done["lone"]["step"] == 2 and done["lone"]["samples"] == 16
     assert set(done["lone"]["heldout"]["all"]) >= {"average", "coverage"}
     # the LLaVA stage took the vision stage's tower
-    assert json.loads((root / "lone" / "config.json").read_text())["vision_init"] == "vision/final"
+    lone_config = json.loads((root / "lone" / "config.json").read_text())
+    assert lone_config["vision_init"] == "vision/final" and lone_config["num_workers"] == 0  # the plan's override
     assert "campaign complete" in (root / "campaign.log").read_text()
 
     # A LLaVA stage resumed from a checkpoint has that checkpoint scored first: the stage's curve.
