@@ -3,16 +3,17 @@
     python scripts/campaign.py run configs/campaign/small.yaml --root /work/camp [--minutes 170]
     python scripts/campaign.py status configs/campaign/small.yaml --root /work/camp
 
-A plan (YAML) lists stages in order, each an ``allseeing train`` preset with a time budget (its ``max_minutes``:
-the learning-rate schedule anneals over it, resumes included), overrides of its keys (the plan's ``overrides`` go to
+A plan (YAML) lists stages in order, each an ``allseeing train`` preset with a time budget (its ``max_minutes``: the
+learning-rate schedule anneals over it, resumes included), overrides of its keys (the plan's ``overrides`` go to
 every stage) and the data it needs first (commands, each with the file that marks it done). ``run`` works through
-the stages from the first without a ``final/`` folder: it prepares that stage's data, then trains it with ``resume=true`` in ``ROOT/<stage>`` (the working directory
-is ROOT, so the presets' relative paths point into it), and scores every finished LLaVA stage on the held-out
-grounding questions of the plan, and a resumed LLaVA stage's newest checkpoint before it resumes (a stage that
-spans sessions gets a curve). ``--minutes`` bounds this invocation: at the limit the running stage is stopped (its
-checkpoints are atomic; the next ``run`` resumes from the newest), so the campaign can run in the background
-across sessions and restarts. ``status`` prints one JSON object: each stage's state, step, samples,
-training minutes against its budget, its latest held-out metrics and the scored checkpoints' curve.
+the stages from the first without a ``final/`` folder: it prepares that stage's data, then trains it with
+``resume=true`` in ``ROOT/<stage>`` (the working directory is ROOT, so the presets' relative paths point into it),
+and scores every finished LLaVA stage on the held-out grounding questions of the plan, and a resumed LLaVA stage's
+newest checkpoint before it resumes (a stage that spans sessions gets a curve). ``--minutes`` bounds this
+invocation: at the limit the running stage is stopped (its checkpoints are atomic; the next ``run`` resumes from the
+newest), so the campaign can run in the background across sessions and restarts. ``status`` prints one JSON object:
+each stage's state, step, samples, training minutes against its budget, its latest held-out metrics and the scored
+checkpoints' curve.
 """
 
 from __future__ import annotations
