@@ -125,11 +125,22 @@ def test_a_batch_scores_each_row_as_it_would_alone(tiny, train_data):
     assert float(batch) == pytest.approx(float(alone[0] + alone[1]), rel=1e-5)
     assert float(with_none) == pytest.approx(float(batch), rel=1e-5)
 
+    # name+first: the name's term at the layer plus the first digit's one layer later
+    both = BindingLoss(model, processor.tokenizer, weight=1.0, layer=0, head=0, anchors="name+first")
+    first = BindingLoss(model, processor.tokenizer, weight=1.0, layer=1, head=0, anchors="first")
+    with torch.no_grad():
+        combined = both.summed({"input_ids": ids, "labels": labels}, out.hidden_states, "sample")
+        first_alone = first.summed({"input_ids": ids, "labels": labels}, out.hidden_states, "sample")
+    assert float(first_alone) > 0
+    assert float(combined) == pytest.approx(float(batch + first_alone), rel=1e-5)
+
 
 def test_a_layer_or_head_the_model_lacks_is_refused(tiny):
     model, processor, _ = tiny
     with pytest.raises(ValueError, match="binding_layer 9"):
         BindingLoss(model, processor.tokenizer, weight=1.0, layer=9, head=0)
+    with pytest.raises(ValueError, match="binding_layer -1"):  # no layer after the last for the first digit
+        BindingLoss(model, processor.tokenizer, weight=1.0, layer=-1, head=0, anchors="name+first")
     with pytest.raises(ValueError, match="binding_head 7"):
         BindingLoss(model, processor.tokenizer, weight=1.0, layer=0, head=7)
 

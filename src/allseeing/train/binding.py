@@ -127,33 +127,42 @@ class BindingLoss:
         self.weight = weight
         if anchors not in BINDING_ANCHORS:
             raise ValueError(f"binding_anchors must be one of {', '.join(BINDING_ANCHORS)}, got {anchors!r}")
-        self.anchors = anchors
         layers = len(text.layers)
-        if not -layers <= layer < layers:
-            raise ValueError(f"binding_layer {layer} is not a layer of a {layers}-layer language model")
         self.layer = layer % layers
-        attention = text.layers[self.layer].self_attn
+        last = self.layer + 1 if anchors == "name+first" else self.layer  # the first digit's layer
+        if not -layers <= layer < layers or last >= layers:
+            raise ValueError(
+                f"binding_layer {layer} (anchors {anchors}) is not a layer of a {layers}-layer language model"
+            )
+        # (anchor kind, layer) of each term: name+first is two, the name's and the first digit's one layer later
+        self.terms = [("name", self.layer), ("first", last)] if anchors == "name+first" else [(anchors, self.layer)]
         heads = text.config.num_attention_heads
         if not 0 <= head < heads:
             raise ValueError(f"binding_head {head} is not a head of a {heads}-head layer")
         self.head = head
         self.kv_head = head // (heads // text.config.num_key_value_heads)
-        self.head_dim = attention.head_dim
+        self.head_dim = text.layers[self.layer].self_attn.head_dim
         self.grid = patch_grid(model.config.vision_config)
         self.image_token = model.config.image_token_id
         self.strings = token_strings(tokenizer)
 
     def summed(self, batch: dict, hidden_states: Sequence[torch.Tensor], weighting: str) -> torch.Tensor:
         """The loss summed over a micro-batch's units: per sample the mean over its anchors (``sample``), or every
-        anchor as one unit (``token``), as the next-token loss counts them. Zero when no trained box is found.
+        anchor as one unit (``token``), as the next-token loss counts them. Zero when no trained box is found. With
+        two terms (``name+first``) each is counted so, and they are added.
 
         The anchors are found on the host from one copy of the ids and labels; the head's scores are then computed
         for every anchor of the batch at once (rows padded to the most anchors of a row), so a GPU step waits on no
         per-row work."""
-        hidden = hidden_states[self.layer]  # the layer's input (index 0 holds the embeddings)
-        found = self._find(batch["input_ids"].tolist(), batch["labels"].tolist())
-        if not found:
-            return hidden.new_zeros(())
+        ids, labels = batch["input_ids"].tolist(), batch["labels"].tolist()
+        total = hidden_states[0].new_zeros((), dtype=torch.float32)
+        for kind, layer in self.terms:
+            found = self._find(kind, ids, labels)
+            if found:
+                total = total + self._term(found, hidden_states[layer], layer, weighting)  # the layer's input
+        return total
+
+    def _term(self, found: list, hidden: torch.Tensor, layer: int, weighting: str) -> torch.Tensor:
         rows = [row for row, _, _ in found]
         positions = [[position for position, _ in anchors] for _, _, anchors in found]
         width = max(map(len, positions))
@@ -168,19 +177,19 @@ class BindingLoss:
                 for _, _, anchors in found
             ]
         ).to(device)  # (rows, width, grid * grid)
-        losses = self.anchor_losses(hidden[rows], anchor_at, images, targets)
+        losses = self.anchor_losses(hidden[rows], anchor_at, images, targets, layer)
         losses = losses.masked_fill(~valid, 0.0).sum(dim=1)
         if weighting == "sample":
             losses = losses / valid.sum(dim=1)
         return losses.sum()
 
-    def _find(self, ids: list[list[int]], labels: list[list[int]]) -> list[tuple[int, list[int], list]]:
+    def _find(self, kind: str, ids: list[list[int]], labels: list[list[int]]) -> list[tuple[int, list[int], list]]:
         """(row, its image token positions, [(anchor position, patch mask of its boxes)]) for each row of a
-        micro-batch that has trained boxes and a whole image."""
+        micro-batch that has trained boxes (anchors of ``kind``) and a whole image."""
         found = []
         for row, (row_ids, row_labels) in enumerate(zip(ids, labels, strict=True)):
-            anchors = (name_anchors if self.anchors == "name" else box_anchors)(row_ids, row_labels, self.strings)
-            if self.anchors == "first":
+            anchors = (name_anchors if kind == "name" else box_anchors)(row_ids, row_labels, self.strings)
+            if kind == "first":
                 anchors = [(positions[:1], boxes) for positions, boxes in anchors]
             image = [index for index, token in enumerate(row_ids) if token == self.image_token]
             if not anchors or len(image) != self.grid * self.grid:
@@ -192,13 +201,14 @@ class BindingLoss:
             found.append((row, image, masks))
         return found
 
-    def anchor_losses(self, hidden, anchor_at, images, targets) -> torch.Tensor:
-        """-log of the head's attention mass on each anchor's boxes, ``(rows, anchors)``: ``hidden`` is the layer's
-        input for the rows, ``anchor_at`` the anchors' positions, ``images`` the image tokens' positions and
-        ``targets`` which of them are in the anchor's boxes."""
-        attention = self.text.layers[self.layer].self_attn
+    def anchor_losses(self, hidden, anchor_at, images, targets, layer: int | None = None) -> torch.Tensor:
+        """-log of the head's attention mass on each anchor's boxes, ``(rows, anchors)``: ``hidden`` is the input of
+        ``layer`` (default: ``binding_layer``) for the rows, ``anchor_at`` the anchors' positions, ``images`` the
+        image tokens' positions and ``targets`` which of them are in the anchor's boxes."""
+        decoder = self.text.layers[self.layer if layer is None else layer]
+        attention = decoder.self_attn
         length = int(anchor_at.max()) + 1  # keys a causal row can see
-        x = self.text.layers[self.layer].input_layernorm(hidden[:, :length])
+        x = decoder.input_layernorm(hidden[:, :length])
         dim = self.head_dim
         query = attention.q_proj(x)[..., self.head * dim : (self.head + 1) * dim]
         key = attention.k_proj(x)[..., self.kv_head * dim : (self.kv_head + 1) * dim]

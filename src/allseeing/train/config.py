@@ -20,8 +20,9 @@ from allseeing.model.presets import get_preset
 TRAINABLE = ("projector", "llm_and_projector", "all")
 # The binding loss's anchors (train/binding.py): every position predicting a box digit, the box's first token only
 # (where the model decides which object it writes: later digits can be read off those already written), or the last
-# token of the box's <ref>/<pred> name (whose own state holds the name)
-BINDING_ANCHORS = ("all", "first", "name")
+# token of the box's <ref>/<pred> name (whose own state holds the name); name+first: the name at binding_layer and the
+# first digit one layer later (its head can find the object through what the name's head gathered)
+BINDING_ANCHORS = ("all", "first", "name", "name+first")
 
 
 @dataclass
