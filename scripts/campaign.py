@@ -62,7 +62,8 @@ class Plan:
     stages: list[Stage]
     # held-out grounding questions (relative to ROOT, with their image folder) scored after each LLaVA stage
     heldout: dict[str, dict[str, str]] = field(default_factory=dict)
-    overrides: list[str] = field(default_factory=list)  # every stage's, before its own (a machine's batch size)
+    # every stage's, before its own (a machine's batch size): keys that every stage's preset accepts
+    overrides: list[str] = field(default_factory=list)
 
     @classmethod
     def load(cls, path: Path) -> Plan:
@@ -72,9 +73,11 @@ class Plan:
                 Stage(**{**entry, "prepare": [Step(**step) for step in entry.get("prepare", [])]})
                 for entry in raw["stages"]
             ]
-            plan = cls(stages, raw.get("heldout", {}), raw.get("overrides", []))
+            plan = cls(stages, raw.get("heldout", {}), raw.get("overrides") or [])
         except (KeyError, TypeError) as error:
             raise SystemExit(f"{path}: not a campaign plan: {error}") from None
+        if not all(isinstance(item, str) for item in [*plan.overrides, *(o for s in stages for o in s.overrides)]):
+            raise SystemExit(f"{path}: overrides are lists of key=value strings")
         names = [stage.name for stage in stages]
         if len(set(names)) != len(names):
             raise SystemExit(f"{path}: stage names must be unique, got {names}")

@@ -23,7 +23,7 @@ export PYTHONPATH=$REPO/src${PYTHONPATH:+:$PYTHONPATH} PYTHONUNBUFFERED=1 HF_HUB
   HF_HUB_DISABLE_PROGRESS_BARS=1
 mkdir -p "$WORK/records"
 cd "$WORK"
-[ -e start ] || cp -r "$START" start
+rm -rf start && cp -r "$START" start  # a later call on the same machine may carry another START
 
 {
   date -u
@@ -33,19 +33,21 @@ cd "$WORK"
 } >records/machine.txt 2>&1
 cat records/machine.txt
 
-# Checkpoints as bfloat16 model folders, one tar each, and the records; runs however the script ends.
+# Checkpoints as bfloat16 model folders, one tar each, and the records; runs however the script ends, and makes it
+# fail when anything could not be packed.
 pack() {
+  local rc=$? failed=0 stages folders=()
   set +e
-  local stages folders=()
   mapfile -t stages < <(python -c "import sys, yaml; [print(s['name']) for s in yaml.safe_load(open(sys.argv[1]))['stages']]" "$PLAN")
+  [ ${#stages[@]} -gt 0 ] || { echo "pack: no stages read from $PLAN" >&2; failed=1; }
   for stage in "${stages[@]}"; do
     [ -d "$stage" ] || continue
     mkdir -p "records/$stage"
     cp "$stage"/log.jsonl "$stage"/config.json "records/$stage/" 2>/dev/null
     cp "$stage.summary.json" records/ 2>/dev/null
     local saved
-    mapfile -t saved < <(ls -d "$stage"/checkpoint-* 2>/dev/null | grep -v partial | sort -t- -k2 -n)
-    if [ -d "$stage/final" ]; then  # the final weights stand for the last checkpoint (at most save_every steps on)
+    mapfile -t saved < <(ls -d "$stage"/checkpoint-* 2>/dev/null | grep -v partial | sort -V)
+    if [ -d "$stage/final" ]; then  # the same weights as the last checkpoint (a run's last step always saves one)
       [ ${#saved[@]} -gt 0 ] && unset 'saved[-1]'
       saved+=("$stage/final")
     fi
@@ -55,10 +57,10 @@ pack() {
     done
   done
   cp campaign.log records/ 2>/dev/null
-  tar -cf "$OUT/records.tar" records
-  [ ${#folders[@]} -gt 0 ] || return
-  mapfile -t folders < <(printf '%s\n' "${folders[@]}" | sort -u)
-  python - "${folders[@]}" <<'EOF'  # one process for all: torch and transformers load once
+  tar -cf "$OUT/records.tar" records || failed=1
+  if [ ${#folders[@]} -gt 0 ]; then
+    mapfile -t folders < <(printf '%s\n' "${folders[@]}" | sort -u)
+    python - "${folders[@]}" <<'EOF' || failed=1  # one process for all: torch and transformers load once
 import sys
 from pathlib import Path
 
@@ -66,15 +68,23 @@ import torch
 
 from allseeing.model.build import load, save
 
+failed = 0
 for folder in sys.argv[1:]:
-    model, processor = load(folder)
-    save(model.to(torch.bfloat16), processor, Path("bf16") / folder.replace("/", "-"))
+    try:
+        model, processor = load(folder)
+        save(model.to(torch.bfloat16), processor, Path("bf16") / folder.replace("/", "-"))
+    except Exception as error:  # pack the others all the same
+        print(f"pack: {folder}: {error}", file=sys.stderr)
+        failed = 1
+sys.exit(failed)
 EOF
-  for folder in "${folders[@]}"; do
-    name=${folder//\//-}
-    tar -C bf16 -cf "$OUT/$name.tar" "$name"
-  done
+    for folder in "${folders[@]}"; do
+      name=${folder//\//-}
+      [ -d "bf16/$name" ] && { tar -C bf16 -cf "$OUT/$name.tar" "$name" || failed=1; }
+    done
+  fi
   ls -la "$OUT"
+  exit $((rc ? rc : failed))
 }
 trap pack EXIT
 

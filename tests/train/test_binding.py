@@ -125,6 +125,19 @@ def test_a_batch_scores_each_row_as_it_would_alone(tiny, train_data):
     assert float(batch) == pytest.approx(float(alone[0] + alone[1]), rel=1e-5)
     assert float(with_none) == pytest.approx(float(batch), rel=1e-5)
 
+    # the same gradients, finite: padded anchors add nothing
+    def gradient(rows):
+        hidden = [h.detach().clone().requires_grad_() for h in out.hidden_states]
+        total = sum(
+            binding.summed({"input_ids": ids[r], "labels": labels[r]}, [h[r] for h in hidden], "sample") for r in rows
+        )
+        total.backward()
+        return hidden[0].grad
+
+    batched, separate = gradient([slice(0, 2)]), gradient([slice(0, 1), slice(1, 2)])
+    assert torch.isfinite(batched).all() and batched.abs().sum() > 0
+    assert torch.allclose(batched, separate, atol=1e-6)
+
     # name+first: the name's term at the layer plus the first digit's one layer later
     both = BindingLoss(model, processor.tokenizer, weight=1.0, layer=0, head=0, anchors="name+first")
     first = BindingLoss(model, processor.tokenizer, weight=1.0, layer=1, head=0, anchors="first")
@@ -139,7 +152,7 @@ def test_a_layer_or_head_the_model_lacks_is_refused(tiny):
     model, processor, _ = tiny
     with pytest.raises(ValueError, match="binding_layer 9"):
         BindingLoss(model, processor.tokenizer, weight=1.0, layer=9, head=0)
-    with pytest.raises(ValueError, match="binding_layer -1"):  # no layer after the last for the first digit
+    with pytest.raises(ValueError, match="needs a layer after binding_layer -1"):  # none for the first digit
         BindingLoss(model, processor.tokenizer, weight=1.0, layer=-1, head=0, anchors="name+first")
     with pytest.raises(ValueError, match="binding_head 7"):
         BindingLoss(model, processor.tokenizer, weight=1.0, layer=0, head=7)

@@ -130,10 +130,10 @@ class BindingLoss:
         layers = len(text.layers)
         self.layer = layer % layers
         last = self.layer + 1 if anchors == "name+first" else self.layer  # the first digit's layer
-        if not -layers <= layer < layers or last >= layers:
-            raise ValueError(
-                f"binding_layer {layer} (anchors {anchors}) is not a layer of a {layers}-layer language model"
-            )
+        if not -layers <= layer < layers:
+            raise ValueError(f"binding_layer {layer} is not a layer of a {layers}-layer language model")
+        if last >= layers:
+            raise ValueError(f"binding_anchors name+first needs a layer after binding_layer {layer}, the last")
         # (anchor kind, layer) of each term: name+first is two, the name's and the first digit's one layer later
         self.terms = [("name", self.layer), ("first", last)] if anchors == "name+first" else [(anchors, self.layer)]
         heads = text.config.num_attention_heads
@@ -177,7 +177,8 @@ class BindingLoss:
                 for _, _, anchors in found
             ]
         ).to(device)  # (rows, width, grid * grid)
-        losses = self.anchor_losses(hidden[rows], anchor_at, images, targets, layer)
+        length = max(max(p) for p in positions) + 1  # the keys the last anchor sees (counted here: no device sync)
+        losses = self.anchor_losses(hidden[rows, :length], anchor_at, images, targets, layer)
         losses = losses.masked_fill(~valid, 0.0).sum(dim=1)
         if weighting == "sample":
             losses = losses / valid.sum(dim=1)
@@ -192,7 +193,8 @@ class BindingLoss:
             if kind == "first":
                 anchors = [(positions[:1], boxes) for positions, boxes in anchors]
             image = [index for index, token in enumerate(row_ids) if token == self.image_token]
-            if not anchors or len(image) != self.grid * self.grid:
+            # a whole image, before every anchor (the anchors' keys end at the last anchor of the batch)
+            if not anchors or len(image) != self.grid * self.grid or image[-1] > anchors[0][0][0]:
                 continue
             masks = []
             for anchor_positions, boxes in anchors:
@@ -203,12 +205,13 @@ class BindingLoss:
 
     def anchor_losses(self, hidden, anchor_at, images, targets, layer: int | None = None) -> torch.Tensor:
         """-log of the head's attention mass on each anchor's boxes, ``(rows, anchors)``: ``hidden`` is the input of
-        ``layer`` (default: ``binding_layer``) for the rows, ``anchor_at`` the anchors' positions, ``images`` the
-        image tokens' positions and ``targets`` which of them are in the anchor's boxes."""
+        ``layer`` (default: ``binding_layer``) for the rows, up to at least the last anchor (keys after an anchor are
+        masked), ``anchor_at`` the anchors' positions, ``images`` the image tokens' positions and ``targets`` which of
+        them are in the anchor's boxes."""
         decoder = self.text.layers[self.layer if layer is None else layer]
         attention = decoder.self_attn
-        length = int(anchor_at.max()) + 1  # keys a causal row can see
-        x = decoder.input_layernorm(hidden[:, :length])
+        length = hidden.shape[1]
+        x = decoder.input_layernorm(hidden)
         dim = self.head_dim
         query = attention.q_proj(x)[..., self.head * dim : (self.head + 1) * dim]
         key = attention.k_proj(x)[..., self.kv_head * dim : (self.kv_head + 1) * dim]
