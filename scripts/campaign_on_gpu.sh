@@ -25,13 +25,8 @@ mkdir -p "$WORK/records"
 cd "$WORK"
 rm -rf start && cp -r "$START" start  # a later call on the same machine may carry another START
 
-{
-  date -u
-  nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader || true
-  python -c "import sys, torch, transformers; print(sys.version.split()[0], torch.__version__, transformers.__version__)"
-  echo "cores $(nproc)"
-} >records/machine.txt 2>&1
-cat records/machine.txt
+source "$REPO/scripts/gpu_lib.sh"
+machine_record records/machine.txt
 
 # Checkpoints as bfloat16 model folders, one tar each, and the records; runs however the script ends, and makes it
 # fail when anything could not be packed.
@@ -60,28 +55,7 @@ pack() {
   tar -cf "$OUT/records.tar" records || failed=1
   if [ ${#folders[@]} -gt 0 ]; then
     mapfile -t folders < <(printf '%s\n' "${folders[@]}" | sort -u)
-    python - "${folders[@]}" <<'EOF' || failed=1  # one process for all: torch and transformers load once
-import sys
-from pathlib import Path
-
-import torch
-
-from allseeing.model.build import load, save
-
-failed = 0
-for folder in sys.argv[1:]:
-    try:
-        model, processor = load(folder)
-        save(model.to(torch.bfloat16), processor, Path("bf16") / folder.replace("/", "-"))
-    except Exception as error:  # pack the others all the same
-        print(f"pack: {folder}: {error}", file=sys.stderr)
-        failed = 1
-sys.exit(failed)
-EOF
-    for folder in "${folders[@]}"; do
-      name=${folder//\//-}
-      [ -d "bf16/$name" ] && { tar -C bf16 -cf "$OUT/$name.tar" "$name" || failed=1; }
-    done
+    pack_bf16 "$OUT" "${folders[@]}" || failed=1
   fi
   ls -la "$OUT"
   exit $((rc ? rc : failed))

@@ -8,10 +8,10 @@
 # annealed) sized so that everything ends DEADLINE seconds after the start: the data preparation is given PREPARE
 # seconds and packing 30 (MINUTES, if set, is the time box instead). Should preparation run over, the run is stopped
 # at the deadline and its last checkpoint packed. It writes to $OUT five files, small enough to bring back from a
-# lent machine: the final model and up to three earlier checkpoints in bfloat16, one tar each (about 10 MB), and
-# records.tar (log.jsonl, the run's config.json and summary.json, mfu.json, machine.txt). The data and full
-# checkpoints stay in $WORK. Needs the repository's Python dependencies (src/ is put on PYTHONPATH, nothing is
-# installed); TRAIN_OVERRIDES adds key=value overrides.
+# lent machine: the final model and up to three earlier checkpoints in bfloat16, one tar each (run-final.tar,
+# run-checkpoint-N.tar, about 10 MB), and records.tar (log.jsonl, the run's config.json and summary.json, mfu.json,
+# machine.txt). The data and full checkpoints stay in $WORK. Needs the repository's Python dependencies (src/ is put
+# on PYTHONPATH, nothing is installed); TRAIN_OVERRIDES adds key=value overrides.
 set -euo pipefail
 REPO=$(cd "$(dirname "$0")/.." && pwd)
 OUT=$(mkdir -p "${OUT:-gpu-out}" && cd "${OUT:-gpu-out}" && pwd)
@@ -26,13 +26,8 @@ export PYTHONPATH=$REPO/src${PYTHONPATH:+:$PYTHONPATH} PYTHONUNBUFFERED=1 HF_HUB
 mkdir -p "$WORK/records"
 cd "$WORK"
 
-{
-  date -u
-  nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader || true
-  python -c "import sys, torch, transformers; print(sys.version.split()[0], torch.__version__, transformers.__version__)"
-  echo "cores $(nproc); /dev/shm $(df -h /dev/shm | awk 'NR==2 {print $2}')"
-} >records/machine.txt 2>&1
-cat records/machine.txt
+source "$REPO/scripts/gpu_lib.sh"
+machine_record records/machine.txt
 
 # The bf16 model folders of the final weights and of earlier checkpoints, one tar each; runs however the script ends.
 pack() {
@@ -52,21 +47,7 @@ pack() {
   fi
   mapfile -t folders < <(printf '%s\n' "${folders[@]}" | sort -u)
   [ -n "${folders[0]}" ] || return  # nothing to pack (printf wrote one empty line)
-  python - "${folders[@]}" <<'EOF'  # one process for all: torch and transformers load once
-import sys
-from pathlib import Path
-
-import torch
-
-from allseeing.model.build import load, save
-
-for folder in sys.argv[1:]:
-    model, processor = load(folder)
-    save(model.to(torch.bfloat16), processor, Path("bf16") / Path(folder).name)
-EOF
-  for folder in "${folders[@]}"; do
-    tar -C bf16 -cf "$OUT/$(basename "$folder").tar" "$(basename "$folder")"
-  done
+  pack_bf16 "$OUT" "${folders[@]}"
   ls -la "$OUT"
 }
 trap pack EXIT

@@ -7,7 +7,7 @@ import torch
 
 from allseeing.data.image import load_image
 from allseeing.model.build import load, new_model
-from allseeing.train.binding import BindingLoss, box_anchors, name_anchors, patch_mask
+from allseeing.train.binding import BindingLoss, box_anchors, name_anchors, patch_mask, relay_anchors
 from allseeing.train.config import load_config
 from allseeing.train.recipe import train
 from tests.train.conftest import overrides
@@ -40,6 +40,16 @@ def test_name_anchors_are_each_written_names_last_token_with_all_its_boxes():
     ]
 
 
+def test_relay_anchors_pair_each_named_boxs_first_digit_with_its_name():
+    strings = ["<s>", " <ref>", "red", " star", "</ref><box>[[", "1", ", 2, 3, 4], [5, 6, 7, 8]]</box>"]
+    strings += [" <ref>x</ref><box>[[", "0, 0, 1, 1]]</box>", " <pred>on</pred><box>[[", "9", ", 9, 99, 99]]</box>"]
+    ids = list(range(len(strings)))
+    labels = [*ids[:-2], IGNORE, IGNORE]  # the last box's digits are not trained
+    # " star" (3) is the name, "1" (5) the first digit, predicted at 4; "x" shares its token with "[[" (7), so the
+    # position predicting the digit is the name's own and there is nothing to relay
+    assert relay_anchors(ids, labels, strings) == [(4, 3)]
+
+
 def test_patch_mask_takes_the_patches_whose_centres_lie_in_the_box():
     # a 4 x 4 grid on 0..999: patch centres at 124.9, 374.6, 624.4, 874.1
     assert patch_mask((0, 0, 499, 499), 4).nonzero().flatten().tolist() == [0, 1, 4, 5]
@@ -56,18 +66,23 @@ def tiny(train_data):
     return model, processor, records
 
 
-def test_the_loss_is_minus_log_of_the_heads_attention_on_the_box(tiny, train_data):
-    """The recomputed head equals the layer's own attention (eager, output_attentions), row by row."""
-    model, processor, records = tiny
-    record = records[0]
-    turns = [(record["conversations"][0]["value"], record["conversations"][1]["value"])]
-    encoded = processor.encode(turns)
+def eager_pass(model, processor, record: dict, image_root):
+    """A record's ids, labels and its forward pass with every layer's attention (eager) and hidden states."""
+    values = [turn["value"] for turn in record["conversations"]]
+    encoded = processor.encode(list(zip(values[::2], values[1::2], strict=True)))
     ids, labels = torch.tensor([encoded.input_ids]), torch.tensor([encoded.labels])
-    pixels = processor.pixel_values([load_image(train_data / record["image"])])
+    pixels = processor.pixel_values([load_image(image_root / record["image"])])
     model.config._attn_implementation = "eager"
     model.model.language_model.config._attn_implementation = "eager"
     with torch.no_grad():
         out = model(input_ids=ids, pixel_values=pixels, output_hidden_states=True, output_attentions=True)
+    return encoded, ids, labels, out
+
+
+def test_the_loss_is_minus_log_of_the_heads_attention_on_the_box(tiny, train_data):
+    """The recomputed head equals the layer's own attention (eager, output_attentions), row by row."""
+    model, processor, records = tiny
+    encoded, ids, labels, out = eager_pass(model, processor, records[0], train_data)
     layers = model.config.text_config.num_hidden_layers
     binding = BindingLoss(model, processor.tokenizer, weight=1.0, layer=-1, head=1)
     anchors = box_anchors(encoded.input_ids, encoded.labels, binding.strings)
@@ -92,6 +107,21 @@ def test_the_loss_is_minus_log_of_the_heads_attention_on_the_box(tiny, train_dat
     assert float(first_total) == pytest.approx(float(sum(loss for loss, is_first in expected if is_first)), rel=1e-5)
 
 
+def test_the_relay_is_the_first_digits_attention_on_its_name(tiny, train_data):
+    """first_target name: -log of the layer's own attention from the first digit's predictor to the name."""
+    model, processor, _ = tiny
+    several = json.loads((train_data / "train" / "grounding_all.json").read_text())
+    record = next(r for r in several if len(r["conversations"]) > 4)
+    encoded, ids, labels, out = eager_pass(model, processor, record, train_data)
+    relay = BindingLoss(model, processor.tokenizer, weight=1.0, layer=1, head=1, anchors="first", first_target="name")
+    pairs = relay_anchors(encoded.input_ids, encoded.labels, relay.strings)
+    assert len(pairs) > 1, "several questions, each answered with a named box"
+    expected = [-torch.log(out.attentions[1][0, 1, anchor, name]) for anchor, name in pairs]
+    with torch.no_grad():
+        total = relay.summed({"input_ids": ids, "labels": labels}, out.hidden_states, "token")
+    assert float(total) == pytest.approx(float(sum(expected)), rel=1e-5)
+
+
 def test_a_batch_scores_each_row_as_it_would_alone(tiny, train_data):
     """Rows with different numbers of anchors (padded inside the batch) and a row without boxes."""
     model, processor, records = tiny
@@ -109,16 +139,14 @@ def test_a_batch_scores_each_row_as_it_would_alone(tiny, train_data):
     labels_none = torch.cat([labels, torch.full_like(labels[:1], IGNORE)])  # a third row trains nothing
     pixels = processor.pixel_values([load_image(train_data / record["image"]) for _, record in rows])
     binding = BindingLoss(model, processor.tokenizer, weight=1.0, layer=0, head=0, anchors="name")
+
+    def each_alone(loss: BindingLoss) -> list[torch.Tensor]:
+        rows = ({"input_ids": ids[i : i + 1], "labels": labels[i : i + 1]} for i in range(2))
+        return [loss.summed(row, [h[i : i + 1] for h in out.hidden_states], "sample") for i, row in enumerate(rows)]
+
     with torch.no_grad():
         out = model(input_ids=ids, pixel_values=pixels, output_hidden_states=True)
-        alone = [
-            binding.summed(
-                {"input_ids": ids[i : i + 1], "labels": labels[i : i + 1]},
-                [h[i : i + 1] for h in out.hidden_states],
-                "sample",
-            )
-            for i in range(2)
-        ]
+        alone = each_alone(binding)
         batch = binding.summed({"input_ids": ids, "labels": labels}, out.hidden_states, "sample")
         hidden = [torch.cat([h, h[:1]]) for h in out.hidden_states]
         with_none = binding.summed({"input_ids": torch.cat([ids, ids[:1]]), "labels": labels_none}, hidden, "sample")
@@ -147,6 +175,14 @@ def test_a_batch_scores_each_row_as_it_would_alone(tiny, train_data):
     assert float(first_alone) > 0
     assert float(combined) == pytest.approx(float(batch + first_alone), rel=1e-5)
 
+    # the relay pads the rows' names (one name against several): each row as alone
+    relay = BindingLoss(model, processor.tokenizer, weight=1.0, layer=1, head=0, anchors="first", first_target="name")
+    with torch.no_grad():
+        relay_alone = each_alone(relay)
+        relay_batch = relay.summed({"input_ids": ids, "labels": labels}, out.hidden_states, "sample")
+    assert all(float(loss) > 0 for loss in relay_alone)
+    assert float(relay_batch) == pytest.approx(float(sum(relay_alone)), rel=1e-5)
+
 
 def test_a_layer_or_head_the_model_lacks_is_refused(tiny):
     model, processor, _ = tiny
@@ -154,6 +190,8 @@ def test_a_layer_or_head_the_model_lacks_is_refused(tiny):
         BindingLoss(model, processor.tokenizer, weight=1.0, layer=9, head=0)
     with pytest.raises(ValueError, match="needs a layer after binding_layer -1"):  # none for the first digit
         BindingLoss(model, processor.tokenizer, weight=1.0, layer=-1, head=0, anchors="name+first")
+    with pytest.raises(ValueError, match="binding_first_target name needs first or name\\+first"):
+        BindingLoss(model, processor.tokenizer, weight=1.0, layer=0, head=0, anchors="all", first_target="name")
     with pytest.raises(ValueError, match="binding_head 7"):
         BindingLoss(model, processor.tokenizer, weight=1.0, layer=0, head=7)
 

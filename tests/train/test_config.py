@@ -61,6 +61,10 @@ def test_overrides_are_typed_and_unknown_keys_refused():
         load_config("configs/train/small-synth.yaml", ["per_device_batch=four"])
     with pytest.raises(ConfigError, match="trainable must be one of"):
         load_config("configs/train/small-synth.yaml", ["trainable=vision"])
+    with pytest.raises(ConfigError, match="binding_first_target must be one of box, name"):
+        load_config("configs/train/small-synth.yaml", ["binding_first_target=digit"])
+    with pytest.raises(ConfigError, match="binding_first_target name needs first or name\\+first anchors, got all"):
+        load_config("configs/train/small-synth.yaml", ["binding_first_target=name", "binding_anchors=all"])
 
 
 def test_ratios_must_be_non_negative_and_leave_something_to_train():

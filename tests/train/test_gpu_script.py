@@ -1,4 +1,5 @@
-"""scripts/train_bundled_on_gpu.sh end to end on the CPU, at toy size: render, train in a time box, pack."""
+"""The lent-GPU scripts end to end on the CPU, at toy size: train_bundled_on_gpu.sh (render, train in a time box,
+pack) and campaign_on_gpu.sh (a two-stage plan from a carried model, packed however it ends)."""
 
 import json
 import os
@@ -8,12 +9,16 @@ import tarfile
 from pathlib import Path
 
 import pytest
+import torch
+from safetensors import safe_open
 
-from allseeing.model.build import load
+from allseeing.model.build import load, new_model, save
 
 pytestmark = pytest.mark.slow  # see pyproject.toml: the full run (.ci/run) includes it
 
-SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "train_bundled_on_gpu.sh"
+REPO = Path(__file__).resolve().parents[2]
+SCRIPT = REPO / "scripts" / "train_bundled_on_gpu.sh"
+CAMPAIGN_SCRIPT = REPO / "scripts" / "campaign_on_gpu.sh"
 
 
 def test_the_gpu_script_trains_in_its_time_box_and_packs_bf16_models(tmp_path):
@@ -33,7 +38,7 @@ def test_the_gpu_script_trains_in_its_time_box_and_packs_bf16_models(tmp_path):
     result = subprocess.run(["bash", str(SCRIPT)], env=environment, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
     packed = sorted(p.name for p in out.iterdir())
-    assert "final.tar" in packed and "records.tar" in packed and len(packed) <= 5, packed
+    assert "run-final.tar" in packed and "records.tar" in packed and len(packed) <= 5, packed
     with tarfile.open(out / "records.tar") as records:
         records.extractall(tmp_path / "unpacked", filter="data")
     # the train verb's stdout: one JSON document, its summary
@@ -42,8 +47,65 @@ def test_the_gpu_script_trains_in_its_time_box_and_packs_bf16_models(tmp_path):
     assert 1 <= summary["last_step"] < summary["steps"]  # stopped by the time box, not by the epochs
     log = (tmp_path / "unpacked/records/log.jsonl").read_text().splitlines()
     assert json.loads(log[-1])["lr"] == 0.0
-    with tarfile.open(out / "final.tar") as final:
+    with tarfile.open(out / "run-final.tar") as final:
         final.extractall(tmp_path / "unpacked", filter="data")
-    model, _ = load(tmp_path / "unpacked/final")
+    model, _ = load(tmp_path / "unpacked/run-final")
     assert model.config.text_config.hidden_size == 64  # the tiny preset, stored in bfloat16
-    assert (tmp_path / "unpacked/final/model.safetensors").stat().st_size < 1_000_000
+    assert (tmp_path / "unpacked/run-final/model.safetensors").stat().st_size < 1_000_000
+
+
+def test_the_campaign_script_runs_its_plan_from_the_start_model_and_packs_each_stage(tmp_path):
+    start = tmp_path / "start"
+    save(*new_model("tiny", ["<ref>a red star</ref><box>[[1, 2, 3, 4]]</box>"], seed=0), start)
+    # the GPU plan at toy size: the stages' own configs, a tiny batch, the CPU's precision
+    plan = (REPO / "configs/campaign/small-gpu.yaml").read_text()
+    plan = plan.replace("global_batch=128, per_device_batch=128", "global_batch=4, per_device_batch=4")
+    plan = plan.replace("bf16=true, num_workers=14, save_every=200", "bf16=false, num_workers=0, save_every=2")
+    plan = plan.replace('"100000"', '"40", --workers, "1"').replace("minutes: 3.5", "minutes: 0.3")
+    plan = plan.replace("minutes: 2.5", "minutes: 0.2")
+    (tmp_path / "plan.yaml").write_text(plan)
+    out = tmp_path / "out"
+    environment = {
+        **os.environ,
+        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+        "OUT": str(out),
+        "WORK": str(tmp_path / "work"),
+        "START": str(start),
+        "MINUTES": "3",
+        "PER_STAGE": "2",
+    }
+    command = ["bash", str(CAMPAIGN_SCRIPT), str(tmp_path / "plan.yaml")]
+    result = subprocess.run(command, env=environment, capture_output=True, text=True, timeout=600, cwd=tmp_path)
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+    packed = sorted(p.name for p in out.iterdir())
+    assert "records.tar" in packed and "ground-final.tar" in packed and "mix-final.tar" in packed, packed
+    assert len(packed) == 5, packed  # two per stage, the final one included
+    with tarfile.open(out / "records.tar") as records:
+        names = records.getnames()
+    assert {"records/machine.txt", "records/campaign.log", "records/ground/log.jsonl", "records/mix/log.jsonl"} <= set(
+        names
+    )
+    with tarfile.open(out / "mix-final.tar") as final:
+        final.extractall(tmp_path / "unpacked", filter="data")
+    model, _ = load(tmp_path / "unpacked/mix-final")
+    assert model.config.text_config.hidden_size == 64  # the start's preset
+    with safe_open(tmp_path / "unpacked/mix-final/model.safetensors", "pt") as weights:
+        assert {weights.get_tensor(name).dtype for name in weights.keys()} == {torch.bfloat16}  # noqa: SIM118 (not a dict)
+
+    # a start folder that is not a model: the run fails, and the script with it, its records packed all the same
+    (tmp_path / "not-a-model").mkdir()
+    failed = subprocess.run(
+        command,
+        env={
+            **environment,
+            "START": str(tmp_path / "not-a-model"),
+            "OUT": str(tmp_path / "out2"),
+            "WORK": str(tmp_path / "w2"),
+        },
+        capture_output=True,
+        text=True,
+        timeout=600,
+        cwd=tmp_path,
+    )
+    assert failed.returncode != 0
+    assert (tmp_path / "out2/records.tar").exists()

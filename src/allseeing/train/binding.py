@@ -14,6 +14,8 @@ added, and after training the head looks where the answer's object is. What the 
 tower's patch features, which hold their object's box) reaches the later layers that write the digits. The anchors
 (``binding_anchors``): ``all`` positions that predict the box's digits, the ``first`` of them (where the model picks
 its object), or the ``name``'s last token (``<ref>red star</ref>`` before ``<box>``), whose own state holds the name.
+With ``first_target: name`` the first digit's head is asked instead to attend to its box's name (the name's last
+token): a relay, so that the position that picks the object reads what the name's own head found in the image.
 
 Boxes are found in the trained tokens by their text, ``[x1, y1, x2, y2]`` in upstream's ``square999`` frame (on the
 image padded to a square, which is the tower's input with ``image_aspect: pad``); an image token is inside a box
@@ -32,7 +34,7 @@ from transformers.models.llama.modeling_llama import apply_rotary_pos_emb
 from allseeing.data.tokenize import IGNORE_INDEX
 from allseeing.model.build import patch_grid
 from allseeing.rec.boxes import BOX_SCALE
-from allseeing.train.config import BINDING_ANCHORS
+from allseeing.train.config import BINDING_ANCHORS, BINDING_FIRST_TARGETS
 
 # Four integers in brackets: a box of a ReC answer, alone (``[[a, b, c, d]]``) or in a list (``[[...], [...]]``).
 BOX = re.compile(r"\[(\d+),\s*(\d+),\s*(\d+),\s*(\d+)\]")
@@ -94,6 +96,22 @@ def name_anchors(input_ids: Sequence[int], labels: Sequence[int], strings: Seque
     return anchors
 
 
+def relay_anchors(input_ids: Sequence[int], labels: Sequence[int], strings: Sequence[str]) -> list[tuple[int, int]]:
+    """(the position that predicts a named box's first digit, the position of its name's last token) for each
+    ``<ref>``/``<pred>`` name whose first box's first digit is trained and whose name is written in the reply."""
+    text, starts = _text(input_ids, strings)
+    pairs = []
+    for match in NAMED_BOXES.finditer(text):
+        box = BOX.search(match.group(2))
+        if box is None:
+            continue
+        name = bisect_right(starts, match.end(1) - 1) - 1
+        digit = bisect_right(starts, match.start(2) + box.start(1)) - 1
+        if labels[name] != IGNORE_INDEX and labels[digit] != IGNORE_INDEX and digit - 1 > name:
+            pairs.append((digit - 1, name))
+    return pairs
+
+
 def centre_patch(box: Box, grid: int) -> int:
     """The row-major index of the patch under ``box``'s centre (``square999``)."""
     x1, y1, x2, y2 = box
@@ -120,13 +138,20 @@ class BindingLoss:
     ``model`` (not wrapped by DDP: its layers are called directly; a LoRA model's base is used), and its ``weight``
     in the training loss."""
 
-    def __init__(self, model, tokenizer, *, weight: float, layer: int, head: int, anchors: str = "all") -> None:
+    def __init__(
+        self, model, tokenizer, *, weight: float, layer: int, head: int, anchors: str = "all", first_target: str = "box"
+    ) -> None:
         if hasattr(model, "get_base_model"):  # peft
             model = model.get_base_model()
         self.text = text = model.model.language_model
         self.weight = weight
         if anchors not in BINDING_ANCHORS:
             raise ValueError(f"binding_anchors must be one of {', '.join(BINDING_ANCHORS)}, got {anchors!r}")
+        if first_target not in BINDING_FIRST_TARGETS:
+            choices = ", ".join(BINDING_FIRST_TARGETS)
+            raise ValueError(f"binding_first_target must be one of {choices}, got {first_target!r}")
+        if first_target == "name" and anchors not in ("first", "name+first"):
+            raise ValueError(f"binding_first_target name needs first or name+first anchors, got {anchors!r}")
         layers = len(text.layers)
         self.layer = layer % layers
         last = self.layer + 1 if anchors == "name+first" else self.layer  # the first digit's layer
@@ -134,8 +159,12 @@ class BindingLoss:
             raise ValueError(f"binding_layer {layer} is not a layer of a {layers}-layer language model")
         if last >= layers:
             raise ValueError(f"binding_anchors name+first needs a layer after binding_layer {layer}, the last")
-        # (anchor kind, layer) of each term: name+first is two, the name's and the first digit's one layer later
-        self.terms = [("name", self.layer), ("first", last)] if anchors == "name+first" else [(anchors, self.layer)]
+        # (anchor kind, layer, what it attends to) of each term: name+first is two, the name's and the first digit's
+        # one layer later; the first digit's target is its box or, as a relay, its name
+        first = ("first", last, first_target)
+        self.terms = [("name", self.layer, "box"), first] if anchors == "name+first" else [(anchors, self.layer, "box")]
+        if anchors == "first":
+            self.terms = [first]
         heads = text.config.num_attention_heads
         if not 0 <= head < heads:
             raise ValueError(f"binding_head {head} is not a head of a {heads}-head layer")
@@ -156,8 +185,8 @@ class BindingLoss:
         per-row work."""
         ids, labels = batch["input_ids"].tolist(), batch["labels"].tolist()
         total = hidden_states[0].new_zeros((), dtype=torch.float32)
-        for kind, layer in self.terms:
-            found = self._find(kind, ids, labels)
+        for kind, layer, target in self.terms:
+            found = self._find(kind, target, ids, labels)
             if found:
                 total = total + self._term(found, hidden_states[layer], layer, weighting)  # the layer's input
         return total
@@ -166,35 +195,51 @@ class BindingLoss:
         rows = [row for row, _, _ in found]
         positions = [[position for position, _ in anchors] for _, _, anchors in found]
         width = max(map(len, positions))
+        keys = max(len(row_keys) for _, row_keys, _ in found)
         device = hidden.device
-        # padded anchors repeat the row's first (finite losses, so no NaN gradient), and ``valid`` drops them
+        # padded anchors repeat the row's first (finite losses, so no NaN gradient), and ``valid`` drops them; padded
+        # keys repeat the row's first and are no anchor's target
         anchor_at = torch.tensor([p + p[:1] * (width - len(p)) for p in positions], device=device)  # (rows, width)
         valid = torch.tensor([[True] * len(p) + [False] * (width - len(p)) for p in positions], device=device)
-        images = torch.tensor([image for _, image, _ in found], device=device)  # (rows, grid * grid)
+        key_at = torch.tensor([k + k[:1] * (keys - len(k)) for _, k, _ in found], device=device)  # (rows, keys)
         targets = torch.stack(
             [
-                torch.stack([mask for _, mask in anchors] + [anchors[0][1]] * (width - len(anchors)))
-                for _, _, anchors in found
+                torch.nn.functional.pad(
+                    torch.stack([mask for _, mask in anchors] + [anchors[0][1]] * (width - len(anchors))),
+                    (0, keys - len(row_keys)),
+                )
+                for _, row_keys, anchors in found
             ]
-        ).to(device)  # (rows, width, grid * grid)
+        ).to(device)  # (rows, width, keys)
         length = max(max(p) for p in positions) + 1  # the keys the last anchor sees (counted here: no device sync)
-        losses = self.anchor_losses(hidden[rows, :length], anchor_at, images, targets, layer)
+        losses = self.anchor_losses(hidden[rows, :length], anchor_at, key_at, targets, layer)
         losses = losses.masked_fill(~valid, 0.0).sum(dim=1)
         if weighting == "sample":
             losses = losses / valid.sum(dim=1)
         return losses.sum()
 
-    def _find(self, kind: str, ids: list[list[int]], labels: list[list[int]]) -> list[tuple[int, list[int], list]]:
-        """(row, its image token positions, [(anchor position, patch mask of its boxes)]) for each row of a
-        micro-batch that has trained boxes (anchors of ``kind``) and a whole image."""
+    def _find(self, kind: str, target: str, ids: list[list[int]], labels: list[list[int]]) -> list:
+        """(row, the positions its anchors attend to, [(anchor position, which of those are its target)]) for each
+        row of a micro-batch that has a whole image before its anchors of ``kind``. The positions attended to are
+        the image tokens (``target`` box: those inside the anchor's boxes) or the row's names (``target`` name)."""
         found = []
         for row, (row_ids, row_labels) in enumerate(zip(ids, labels, strict=True)):
+            image = [index for index, token in enumerate(row_ids) if token == self.image_token]
+            if len(image) != self.grid * self.grid:
+                continue
+            if target == "name":
+                pairs = relay_anchors(row_ids, row_labels, self.strings)
+                if not pairs or image[-1] > pairs[0][1]:
+                    continue
+                names = [name for _, name in pairs]
+                one_hot = torch.eye(len(pairs), dtype=torch.bool)
+                found.append((row, names, [(anchor, one_hot[k]) for k, (anchor, _) in enumerate(pairs)]))
+                continue
             anchors = (name_anchors if kind == "name" else box_anchors)(row_ids, row_labels, self.strings)
             if kind == "first":
                 anchors = [(positions[:1], boxes) for positions, boxes in anchors]
-            image = [index for index, token in enumerate(row_ids) if token == self.image_token]
-            # a whole image, before every anchor (the anchors' keys end at the last anchor of the batch)
-            if not anchors or len(image) != self.grid * self.grid or image[-1] > anchors[0][0][0]:
+            # the anchors' keys end at the last anchor of the batch, so the image must precede every anchor
+            if not anchors or image[-1] > anchors[0][0][0]:
                 continue
             masks = []
             for anchor_positions, boxes in anchors:
@@ -203,11 +248,11 @@ class BindingLoss:
             found.append((row, image, masks))
         return found
 
-    def anchor_losses(self, hidden, anchor_at, images, targets, layer: int | None = None) -> torch.Tensor:
-        """-log of the head's attention mass on each anchor's boxes, ``(rows, anchors)``: ``hidden`` is the input of
-        ``layer`` (default: ``binding_layer``) for the rows, up to at least the last anchor (keys after an anchor are
-        masked), ``anchor_at`` the anchors' positions, ``images`` the image tokens' positions and ``targets`` which of
-        them are in the anchor's boxes."""
+    def anchor_losses(self, hidden, anchor_at, key_at, targets, layer: int | None = None) -> torch.Tensor:
+        """-log of the head's attention mass on each anchor's targets, ``(rows, anchors)``: ``hidden`` is the input
+        of ``layer`` (default: ``binding_layer``) for the rows, up to at least the last anchor (keys after an anchor
+        are masked), ``anchor_at`` the anchors' positions, ``key_at`` the positions they may be asked to attend to
+        (the image tokens, or names) and ``targets`` which of those are the anchor's."""
         decoder = self.text.layers[self.layer if layer is None else layer]
         attention = decoder.self_attn
         length = hidden.shape[1]
@@ -221,5 +266,5 @@ class BindingLoss:
         scores = (query @ key[:, 0].transpose(1, 2)) * attention.scaling  # (rows, anchors, length)
         causal = torch.arange(length, device=x.device)[None, None, :] > anchor_at[..., None]
         log_attention = scores.float().masked_fill(causal, float("-inf")).log_softmax(dim=-1)
-        on_image = log_attention.gather(2, images[:, None, :].expand(-1, anchor_at.shape[1], -1))
-        return -on_image.masked_fill(~targets, float("-inf")).logsumexp(dim=-1)
+        on_keys = log_attention.gather(2, key_at[:, None, :].expand(-1, anchor_at.shape[1], -1))
+        return -on_keys.masked_fill(~targets, float("-inf")).logsumexp(dim=-1)

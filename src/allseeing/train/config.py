@@ -23,6 +23,9 @@ TRAINABLE = ("projector", "llm_and_projector", "all")
 # token of the box's <ref>/<pred> name (whose own state holds the name); name+first: the name at binding_layer and the
 # first digit one layer later (its head can find the object through what the name's head gathered)
 BINDING_ANCHORS = ("all", "first", "name", "name+first")
+# What the first digit's head attends to: its box's image tokens, or (a relay) its box's name, whose state after the
+# name's own binding layer holds what that name's head found
+BINDING_FIRST_TARGETS = ("box", "name")
 
 
 @dataclass
@@ -80,6 +83,7 @@ class TrainConfig:
     binding_layer: int = -2  # negative from the last layer
     binding_head: int = 0
     binding_anchors: str = "all"  # BINDING_ANCHORS
+    binding_first_target: str = "box"  # BINDING_FIRST_TARGETS, with first or name+first anchors
     adam_betas: tuple[float, float] = (0.9, 0.999)
     adam_eps: float = 1e-8
     max_grad_norm: float | None = 1.0
@@ -124,6 +128,13 @@ class TrainConfig:
         if self.binding_anchors not in BINDING_ANCHORS:
             choices = ", ".join(BINDING_ANCHORS)
             raise ConfigError(f"binding_anchors must be one of {choices}, got {self.binding_anchors!r}")
+        if self.binding_first_target not in BINDING_FIRST_TARGETS:
+            choices = ", ".join(BINDING_FIRST_TARGETS)
+            raise ConfigError(f"binding_first_target must be one of {choices}, got {self.binding_first_target!r}")
+        if self.binding_first_target == "name" and self.binding_anchors not in ("first", "name+first"):
+            raise ConfigError(
+                f"binding_first_target name needs first or name+first anchors, got {self.binding_anchors}"
+            )
         if self.binding_weight and self.engine == "fsdp":
             raise ConfigError("binding_weight > 0 needs engine=ddp (it calls one layer's projections outside FSDP2)")
         if self.schedule not in ("cosine", "constant"):

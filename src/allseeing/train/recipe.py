@@ -103,6 +103,7 @@ class Recipe:
                 layer=config.binding_layer,
                 head=config.binding_head,
                 anchors=config.binding_anchors,
+                first_target=config.binding_first_target,
             )
             if config.binding_weight
             else None
