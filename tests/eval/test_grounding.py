@@ -103,7 +103,22 @@ def test_query_check_counts_images_answered_with_one_box_whatever_the_expression
     ]
     box = "<ref>it</ref><box>[[10, 20, 30, 40]]</box>"
     answers = {"a": box, "b": box, "c": box, "d": "[[50, 60, 70, 80]]", "e": box, "f": box, "g": box}
-    assert score(tmp_path, "grounding", questions, answers)["query_check"] == {"images": 2, "one_box": 1}
+    check = score(tmp_path, "grounding", questions, answers)["query_check"]
+    assert check == {"images": 2, "one_box": 1, "questions": 4, "other_object": 0}
+
+
+def test_query_check_counts_answers_that_hit_another_object_of_the_image(tmp_path):
+    def on(qid, bbox):
+        return {**question(qid, bbox=bbox), "image": "one.jpg", "width": 1000, "height": 1000}
+
+    left, right, bottom = [0, 0, 100, 100], [300, 0, 400, 100], [0, 800, 100, 900]
+    questions = [on("a", left), on("b", right), on("c", bottom)]
+    at = {"left": "[[0, 0, 100, 100]]", "right": "[[300, 0, 400, 100]]", "nowhere": "[[500, 500, 600, 600]]"}
+    # a: the right object; b: the left one (another object's); c: no object's place
+    answers = {"a": at["left"], "b": at["left"], "c": at["nowhere"]}
+    for protocol in ("official", "fixed"):
+        result = score(tmp_path, "grounding", questions, answers, protocol=protocol)
+        assert result["query_check"] == {"images": 1, "one_box": 0, "questions": 3, "other_object": 1}, protocol
 
 
 def test_official_scores_the_answered_questions_only_fixed_counts_missing_as_wrong(tmp_path):

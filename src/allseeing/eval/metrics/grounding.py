@@ -99,13 +99,26 @@ def hit(box: Box, truth: tuple[float, float, float, float], size: Size, box_form
     return iou(pixels, truth) > IOU_THRESHOLD
 
 
-def one_box_images(answers: dict[str, list[tuple[tuple[float, ...], Box | None]]]) -> dict[str, int]:
-    """Does the model read the question? ``answers``: per image, (ground-truth box, box read) of each question.
+def query_check(
+    answers: dict[str, list[tuple[tuple[float, ...], Box | None, Size]]], box_format: str, official: bool
+) -> dict[str, int]:
+    """Does the model read the question? ``answers``: per image, (ground-truth box, box read, image size) of each
+    question. Not a metric of upstream's; a diagnostic beside it, over the images asked about two or more different
+    boxes (``images``, with ``questions`` questions):
 
-    Of the images asked about two or more different boxes (``images``), ``one_box`` counts those whose questions
-    all got one and the same box back: a model that ignores the expression and always points at one object
-    scores there whatever its accuracy. Not a metric of upstream's; a diagnostic beside it.
+    - ``one_box``: the images whose questions all got one and the same box back (a model that ignores the expression
+      and always points at one object scores there whatever its accuracy);
+    - ``other_object``: the questions answered with another asked-about object of their image (a hit, by ``hit``, on
+      its box and not on the asked one): a wrong choice among the objects, where a miss on every object is a box
+      that is in no object's place.
     """
-    asked = [pairs for pairs in answers.values() if len({truth for truth, _ in pairs}) > 1]
-    same = sum(1 for pairs in asked if pairs[0][1] is not None and len({box for _, box in pairs}) == 1)
-    return {"images": len(asked), "one_box": same}
+    asked = [rows for rows in answers.values() if len({truth for truth, _, _ in rows}) > 1]
+    same = sum(1 for rows in asked if rows[0][1] is not None and len({box for _, box, _ in rows}) == 1)
+    other = 0
+    for rows in asked:
+        truths = {truth for truth, _, _ in rows}
+        for truth, box, size in rows:
+            if box is None or hit(box, truth, size, box_format, official):
+                continue
+            other += any(hit(box, another, size, box_format, official) for another in truths - {truth})
+    return {"images": len(asked), "one_box": same, "questions": sum(map(len, asked)), "other_object": other}

@@ -1,13 +1,14 @@
 """Referring expression comprehension (``grounding_eval.jsonl``): Acc@0.5 per category and their mean.
 
-Beside them, ``query_check`` (see ``one_box_images``): how many images got the same box for every expression.
+Beside them, ``query_check`` (see ``metrics.grounding.query_check``): how many images got the same box for every
+expression, and how many answers point at another object of their image.
 ``official`` scores the answered questions only (upstream's denominators); ``fixed`` counts a missing answer as
 wrong. A category with nothing to score is ``null``.
 """
 
 from __future__ import annotations
 
-from allseeing.eval.metrics.grounding import hit, one_box_images, read_box
+from allseeing.eval.metrics.grounding import hit, query_check, read_box
 from allseeing.eval.task import ScoreContext, answer_text, bookkeeping, percent, require_all, scored_rows
 from allseeing.eval.tasks.common import SingleTurnTask
 
@@ -27,14 +28,12 @@ class Grounding(SingleTurnTask):
             answer = answer_text(prediction)
             right = False
             if answer is not None:
-                truth = tuple(question["bbox"])
+                truth, size = tuple(question["bbox"]), (question["width"], question["height"])
                 box, bad = read_box(answer, official)
-                right = box is not None and hit(
-                    box, truth, (question["width"], question["height"]), context.box_format, official
-                )
+                right = box is not None and hit(box, truth, size, context.box_format, official)
                 invalid += bad or right is None
                 if "image" in question:
-                    per_image.setdefault(question["image"], []).append((truth, box))
+                    per_image.setdefault(question["image"], []).append((truth, box, size))
             hits.setdefault(question["category"], []).append(bool(right))
         categories = sorted({question["category"] for question in questions})
         result = {c: percent(sum(hits[c]), len(hits[c])) if c in hits else None for c in categories}
@@ -42,6 +41,6 @@ class Grounding(SingleTurnTask):
         result["average"] = round(sum(values) / len(values), 2) if values else None
         return {
             **result,
-            "query_check": one_box_images(per_image),
+            "query_check": query_check(per_image, context.box_format, official),
             **bookkeeping(questions, predictions, invalid, context.protocol),
         }
