@@ -7,8 +7,16 @@ import torch
 
 from allseeing.data.image import load_image
 from allseeing.model.build import load, new_model
-from allseeing.train.binding import BindingLoss, box_anchors, name_anchors, patch_mask, relay_anchors
+from allseeing.train.binding import (
+    BindingLoss,
+    box_anchors,
+    cross_fitted_unexplained,
+    name_anchors,
+    patch_mask,
+    relay_anchors,
+)
 from allseeing.train.config import load_config
+from allseeing.train.loss import loss_units
 from allseeing.train.recipe import train
 from tests.train.conftest import overrides
 
@@ -47,7 +55,7 @@ def test_relay_anchors_pair_each_named_boxs_first_digit_with_its_name():
     labels = [*ids[:-2], IGNORE, IGNORE]  # the last box's digits are not trained
     # " star" (3) is the name, "1" (5) the first digit, predicted at 4; "x" shares its token with "[[" (7), so the
     # position predicting the digit is the name's own and there is nothing to relay
-    assert relay_anchors(ids, labels, strings) == [(4, 3)]
+    assert relay_anchors(ids, labels, strings) == [(4, 3, (1, 2, 3, 4))]
 
 
 def test_patch_mask_takes_the_patches_whose_centres_lie_in_the_box():
@@ -66,12 +74,24 @@ def tiny(train_data):
     return model, processor, records
 
 
-def eager_pass(model, processor, record: dict, image_root):
-    """A record's ids, labels and its forward pass with every layer's attention (eager) and hidden states."""
-    values = [turn["value"] for turn in record["conversations"]]
-    encoded = processor.encode(list(zip(values[::2], values[1::2], strict=True)))
-    ids, labels = torch.tensor([encoded.input_ids]), torch.tensor([encoded.labels])
-    pixels = processor.pixel_values([load_image(image_root / record["image"])])
+def encoded_batch(processor, records: list[dict], image_root):
+    """The records' encodings, and their ids and labels padded on the right (the anchors never see the padding),
+    and pixels."""
+    encoded = []
+    for record in records:
+        values = [turn["value"] for turn in record["conversations"]]
+        encoded.append(processor.encode(list(zip(values[::2], values[1::2], strict=True))))
+    length = max(len(e.input_ids) for e in encoded)
+    pad = processor.tokenizer.pad_token_id
+    ids = torch.tensor([e.input_ids + [pad] * (length - len(e.input_ids)) for e in encoded])
+    labels = torch.tensor([e.labels + [IGNORE] * (length - len(e.labels)) for e in encoded])
+    pixels = processor.pixel_values([load_image(image_root / record["image"]) for record in records])
+    return encoded, ids, labels, pixels
+
+
+def eager_pass(model, processor, records: list[dict], image_root):
+    """The records' encodings, ids, labels and forward pass with every layer's attention (eager) and hidden states."""
+    encoded, ids, labels, pixels = encoded_batch(processor, records, image_root)
     model.config._attn_implementation = "eager"
     model.model.language_model.config._attn_implementation = "eager"
     with torch.no_grad():
@@ -79,10 +99,16 @@ def eager_pass(model, processor, record: dict, image_root):
     return encoded, ids, labels, out
 
 
+def several_questions(train_data) -> dict:
+    """A record asking about several objects of one image, one name each."""
+    records = json.loads((train_data / "train" / "grounding_all.json").read_text())
+    return next(record for record in records if len(record["conversations"]) > 4)
+
+
 def test_the_loss_is_minus_log_of_the_heads_attention_on_the_box(tiny, train_data):
     """The recomputed head equals the layer's own attention (eager, output_attentions), row by row."""
     model, processor, records = tiny
-    encoded, ids, labels, out = eager_pass(model, processor, records[0], train_data)
+    (encoded,), ids, labels, out = eager_pass(model, processor, records[:1], train_data)
     layers = model.config.text_config.num_hidden_layers
     binding = BindingLoss(model, processor.tokenizer, weight=1.0, layer=-1, head=1)
     anchors = box_anchors(encoded.input_ids, encoded.labels, binding.strings)
@@ -110,13 +136,11 @@ def test_the_loss_is_minus_log_of_the_heads_attention_on_the_box(tiny, train_dat
 def test_the_relay_is_the_first_digits_attention_on_its_name(tiny, train_data):
     """first_target name: -log of the layer's own attention from the first digit's predictor to the name."""
     model, processor, _ = tiny
-    several = json.loads((train_data / "train" / "grounding_all.json").read_text())
-    record = next(r for r in several if len(r["conversations"]) > 4)
-    encoded, ids, labels, out = eager_pass(model, processor, record, train_data)
+    (encoded,), ids, labels, out = eager_pass(model, processor, [several_questions(train_data)], train_data)
     relay = BindingLoss(model, processor.tokenizer, weight=1.0, layer=1, head=1, anchors="first", first_target="name")
     pairs = relay_anchors(encoded.input_ids, encoded.labels, relay.strings)
     assert len(pairs) > 1, "several questions, each answered with a named box"
-    expected = [-torch.log(out.attentions[1][0, 1, anchor, name]) for anchor, name in pairs]
+    expected = [-torch.log(out.attentions[1][0, 1, anchor, name]) for anchor, name, _ in pairs]
     with torch.no_grad():
         total = relay.summed({"input_ids": ids, "labels": labels}, out.hidden_states, "token")
     assert float(total) == pytest.approx(float(sum(expected)), rel=1e-5)
@@ -125,19 +149,8 @@ def test_the_relay_is_the_first_digits_attention_on_its_name(tiny, train_data):
 def test_a_batch_scores_each_row_as_it_would_alone(tiny, train_data):
     """Rows with different numbers of anchors (padded inside the batch) and a row without boxes."""
     model, processor, records = tiny
-    rows = []
-    several = json.loads((train_data / "train" / "grounding_all.json").read_text())
-    several = next(r for r in several if len(r["conversations"]) > 4)  # several questions, one name each
-    for record in (records[0], several):
-        values = [turn["value"] for turn in record["conversations"]]
-        turns = list(zip(values[::2], values[1::2], strict=True))
-        rows.append((processor.encode(turns), record))
-    length = max(len(encoded.input_ids) for encoded, _ in rows)
-    pad = processor.tokenizer.pad_token_id
-    ids = torch.tensor([e.input_ids + [pad] * (length - len(e.input_ids)) for e, _ in rows])
-    labels = torch.tensor([e.labels + [IGNORE] * (length - len(e.labels)) for e, _ in rows])
+    _, ids, labels, pixels = encoded_batch(processor, [records[0], several_questions(train_data)], train_data)
     labels_none = torch.cat([labels, torch.full_like(labels[:1], IGNORE)])  # a third row trains nothing
-    pixels = processor.pixel_values([load_image(train_data / record["image"]) for _, record in rows])
     binding = BindingLoss(model, processor.tokenizer, weight=1.0, layer=0, head=0, anchors="name")
 
     def each_alone(loss: BindingLoss) -> list[torch.Tensor]:
@@ -182,6 +195,48 @@ def test_a_batch_scores_each_row_as_it_would_alone(tiny, train_data):
         relay_batch = relay.summed({"input_ids": ids, "labels": labels}, out.hidden_states, "sample")
     assert all(float(loss) > 0 for loss in relay_alone)
     assert float(relay_batch) == pytest.approx(float(sum(relay_alone)), rel=1e-5)
+
+
+def test_the_readout_is_zero_for_features_holding_the_targets_and_about_one_for_noise():
+    generator = torch.Generator().manual_seed(0)
+    targets = torch.rand(200, 4, generator=generator)
+    halves = torch.arange(200) % 2 == 0
+    mixed = targets @ torch.randn(4, 16, generator=generator) + 0.3  # a linear image of the targets, offset
+    assert float(cross_fitted_unexplained(mixed, targets, halves)) < 0.01
+    features = torch.randn(200, 16, generator=generator).requires_grad_()
+    noise = cross_fitted_unexplained(features, targets, halves)
+    assert 0.9 < float(noise.detach()) < 1.5
+    noise.backward()  # the gradient reaches the features
+    assert torch.isfinite(features.grad).all() and features.grad.abs().sum() > 0
+
+
+def test_the_readout_reads_the_heads_output_at_its_anchors(tiny, train_data):
+    """readout_weight adds weight x units x the cross-fitted readout of the head's output at each anchor (its eager
+    attention times its values), fitted across the rows' parity."""
+    model, processor, records = tiny
+    chosen = [records[0], several_questions(train_data)]
+    encoded, ids, labels, out = eager_pass(model, processor, chosen, train_data)
+    plain = BindingLoss(model, processor.tokenizer, weight=1.0, layer=-1, head=1)
+    read = BindingLoss(model, processor.tokenizer, weight=1.0, layer=-1, head=1, readout_weight=0.5)
+    layer = model.model.language_model.layers[plain.layer]
+    dim = plain.head_dim
+    with torch.no_grad():
+        values = layer.self_attn.v_proj(layer.input_layernorm(out.hidden_states[plain.layer]))
+    values = values[..., plain.kv_head * dim : (plain.kv_head + 1) * dim]
+    outputs, boxes, halves = [], [], []
+    for row, row_encoded in enumerate(encoded):
+        for positions, (box,) in box_anchors(row_encoded.input_ids, row_encoded.labels, plain.strings):
+            for position in positions:
+                outputs.append(out.attentions[plain.layer][row, 1, position] @ values[row])
+                boxes.append(torch.tensor(box, dtype=torch.float32) / 999)
+                halves.append(row % 2 == 0)
+    assert min(sum(halves), len(halves) - sum(halves)) >= 8, "enough anchors in each half"
+    readout = cross_fitted_unexplained(torch.stack(outputs), torch.stack(boxes), torch.tensor(halves))
+    batch = {"input_ids": ids, "labels": labels}
+    with torch.no_grad():
+        added = read.summed(batch, out.hidden_states, "token") - plain.summed(batch, out.hidden_states, "token")
+    assert float(readout) > 0
+    assert float(added) == pytest.approx(0.5 * loss_units(labels, "token") * float(readout), rel=1e-4)
 
 
 def test_a_layer_or_head_the_model_lacks_is_refused(tiny):

@@ -27,6 +27,7 @@ from __future__ import annotations
 import re
 from bisect import bisect_right
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 
 import torch
 from transformers.models.llama.modeling_llama import apply_rotary_pos_emb
@@ -35,11 +36,15 @@ from allseeing.data.tokenize import IGNORE_INDEX
 from allseeing.model.build import patch_grid
 from allseeing.rec.boxes import BOX_SCALE
 from allseeing.train.config import BINDING_ANCHORS, BINDING_FIRST_TARGETS
+from allseeing.train.loss import loss_units
 
 # Four integers in brackets: a box of a ReC answer, alone (``[[a, b, c, d]]``) or in a list (``[[...], [...]]``).
 BOX = re.compile(r"\[(\d+),\s*(\d+),\s*(\d+),\s*(\d+)\]")
 
 Box = tuple[int, int, int, int]
+# The readout's ridge penalty, relative to the mean feature variance, and the fewest anchors per half it is fitted on
+READOUT_RIDGE = 0.1
+READOUT_MIN_ANCHORS = 8
 Anchor = tuple[list[int], tuple[Box, ...]]  # positions, and the boxes whose image tokens they should attend to
 # A name and its boxes: ``<ref>red star</ref><box>[[...]]</box>`` (a scene graph's ``<pred>`` phrases too).
 NAMED_BOXES = re.compile(r"<(?:ref|pred)>([^<]+)</(?:ref|pred)><box>(.*?)</box>")
@@ -96,11 +101,13 @@ def name_anchors(input_ids: Sequence[int], labels: Sequence[int], strings: Seque
     return anchors
 
 
-def relay_anchors(input_ids: Sequence[int], labels: Sequence[int], strings: Sequence[str]) -> list[tuple[int, int]]:
-    """(the position that predicts a named box's first digit, the position of its name's last token) for each
-    ``<ref>``/``<pred>`` name whose first box's first digit is trained and whose name is written in the reply."""
+def relay_anchors(
+    input_ids: Sequence[int], labels: Sequence[int], strings: Sequence[str]
+) -> list[tuple[int, int, Box]]:
+    """(the position that predicts a named box's first digit, the position of its name's last token, that box) for
+    each ``<ref>``/``<pred>`` name whose first box's first digit is trained and whose name is written in the reply."""
     text, starts = _text(input_ids, strings)
-    pairs = []
+    relays = []
     for match in NAMED_BOXES.finditer(text):
         box = BOX.search(match.group(2))
         if box is None:
@@ -108,8 +115,8 @@ def relay_anchors(input_ids: Sequence[int], labels: Sequence[int], strings: Sequ
         name = bisect_right(starts, match.end(1) - 1) - 1
         digit = bisect_right(starts, match.start(2) + box.start(1)) - 1
         if labels[name] != IGNORE_INDEX and labels[digit] != IGNORE_INDEX and digit - 1 > name:
-            pairs.append((digit - 1, name))
-    return pairs
+            relays.append((digit - 1, name, _box(box)))
+    return relays
 
 
 def centre_patch(box: Box, grid: int) -> int:
@@ -133,18 +140,62 @@ def patch_mask(box: Box, grid: int) -> torch.Tensor:
     return mask
 
 
+@dataclass
+class RowAnchors:
+    """One row's anchors of one term: their positions, the positions they may attend to (``keys``: the image tokens,
+    or the names), which keys are each anchor's target, and each anchor's box (its first, for the readout)."""
+
+    row: int
+    keys: list[int]
+    positions: list[int] = field(default_factory=list)
+    targets: list[torch.Tensor] = field(default_factory=list)
+    boxes: list[Box] = field(default_factory=list)
+
+
+def cross_fitted_unexplained(features: torch.Tensor, targets: torch.Tensor, halves: torch.Tensor) -> torch.Tensor:
+    """How much of ``targets`` (n, k) a linear map of ``features`` (n, d) leaves unexplained, fitted on one half of
+    the rows (``halves``, bool) and measured on the other, both ways: the mean of the two fractions of variance
+    unexplained (0: the features hold the targets linearly; about 1: not at all). Ridge regression with an
+    intercept, its penalty ``READOUT_RIDGE`` times the mean feature variance, solved in closed form so that the loss's
+    gradient reaches the features and nothing is learned but them."""
+    features, targets = features.float(), targets.float()
+    fractions = []
+    for fit in (halves, ~halves):
+        x, y = features[fit], targets[fit]
+        mean_x, mean_y = x.mean(dim=0), y.mean(dim=0)
+        x, y = x - mean_x, y - mean_y
+        gram = x.T @ x
+        penalty = READOUT_RIDGE * gram.diagonal().mean() + 1e-6
+        weights = torch.linalg.solve(gram + penalty * torch.eye(gram.shape[0], device=gram.device), x.T @ y)
+        predicted = (features[~fit] - mean_x) @ weights + mean_y
+        truth = targets[~fit]
+        fractions.append((predicted - truth).pow(2).sum() / (truth - truth.mean(dim=0)).pow(2).sum().clamp(min=1e-6))
+    return (fractions[0] + fractions[1]) / 2
+
+
 class BindingLoss:
     """The auxiliary loss of one head (``head``) of one language-model layer (``layer``, negative from the end) of
     ``model`` (not wrapped by DDP: its layers are called directly; a LoRA model's base is used), and its ``weight``
-    in the training loss."""
+    in the training loss; ``readout_weight`` adds, per term, how much of the anchors' boxes the head's output leaves
+    linearly unexplained (:func:`cross_fitted_unexplained`)."""
 
     def __init__(
-        self, model, tokenizer, *, weight: float, layer: int, head: int, anchors: str = "all", first_target: str = "box"
+        self,
+        model,
+        tokenizer,
+        *,
+        weight: float,
+        layer: int,
+        head: int,
+        anchors: str = "all",
+        first_target: str = "box",
+        readout_weight: float = 0.0,
     ) -> None:
         if hasattr(model, "get_base_model"):  # peft
             model = model.get_base_model()
         self.text = text = model.model.language_model
         self.weight = weight
+        self.readout_weight = readout_weight
         if anchors not in BINDING_ANCHORS:
             raise ValueError(f"binding_anchors must be one of {', '.join(BINDING_ANCHORS)}, got {anchors!r}")
         if first_target not in BINDING_FIRST_TARGETS:
@@ -178,7 +229,8 @@ class BindingLoss:
     def summed(self, batch: dict, hidden_states: Sequence[torch.Tensor], weighting: str) -> torch.Tensor:
         """The loss summed over a micro-batch's units: per sample the mean over its anchors (``sample``), or every
         anchor as one unit (``token``), as the next-token loss counts them. Zero when no trained box is found. With
-        two terms (``name+first``) each is counted so, and they are added.
+        two terms (``name+first``) each is counted so, and they are added. The readout (``readout_weight``), one
+        number per micro-batch and term, is counted once per unit of the micro-batch.
 
         The anchors are found on the host from one copy of the ids and labels; the head's scores are then computed
         for every anchor of the batch at once (rows padded to the most anchors of a row), so a GPU step waits on no
@@ -188,52 +240,61 @@ class BindingLoss:
         for kind, layer, target in self.terms:
             found = self._find(kind, target, ids, labels)
             if found:
-                total = total + self._term(found, hidden_states[layer], layer, weighting)  # the layer's input
+                total = total + self._term(found, hidden_states[layer], layer, weighting, batch["labels"])
         return total
 
-    def _term(self, found: list, hidden: torch.Tensor, layer: int, weighting: str) -> torch.Tensor:
-        rows = [row for row, _, _ in found]
-        positions = [[position for position, _ in anchors] for _, _, anchors in found]
-        width = max(map(len, positions))
-        keys = max(len(row_keys) for _, row_keys, _ in found)
+    def _term(
+        self, found: list[RowAnchors], hidden: torch.Tensor, layer: int, weighting: str, labels: torch.Tensor
+    ) -> torch.Tensor:
+        width = max(len(found_row.positions) for found_row in found)
+        keys = max(len(found_row.keys) for found_row in found)
         device = hidden.device
-        # padded anchors repeat the row's first (finite losses, so no NaN gradient), and ``valid`` drops them; padded
-        # keys repeat the row's first and are no anchor's target
-        anchor_at = torch.tensor([p + p[:1] * (width - len(p)) for p in positions], device=device)  # (rows, width)
-        valid = torch.tensor([[True] * len(p) + [False] * (width - len(p)) for p in positions], device=device)
-        key_at = torch.tensor([k + k[:1] * (keys - len(k)) for _, k, _ in found], device=device)  # (rows, keys)
+
+        def padded(values: list, length: int) -> list:  # repeats the first: finite losses, so no NaN gradient
+            return values + values[:1] * (length - len(values))
+
+        # padded anchors are dropped by ``valid``; padded keys are no anchor's target
+        anchor_at = torch.tensor([padded(r.positions, width) for r in found], device=device)  # (rows, width)
+        valid = torch.tensor([[k < len(r.positions) for k in range(width)] for r in found], device=device)
+        key_at = torch.tensor([padded(r.keys, keys) for r in found], device=device)  # (rows, keys)
         targets = torch.stack(
-            [
-                torch.nn.functional.pad(
-                    torch.stack([mask for _, mask in anchors] + [anchors[0][1]] * (width - len(anchors))),
-                    (0, keys - len(row_keys)),
-                )
-                for _, row_keys, anchors in found
-            ]
+            [torch.nn.functional.pad(torch.stack(padded(r.targets, width)), (0, keys - len(r.keys))) for r in found]
         ).to(device)  # (rows, width, keys)
-        length = max(max(p) for p in positions) + 1  # the keys the last anchor sees (counted here: no device sync)
-        losses = self.anchor_losses(hidden[rows, :length], anchor_at, key_at, targets, layer)
-        losses = losses.masked_fill(~valid, 0.0).sum(dim=1)
+        length = max(max(r.positions) for r in found) + 1  # the keys the last anchor sees (counted on the host)
+        rows = [r.row for r in found]
+        log_attention, values = self._attention(hidden[rows, :length], anchor_at, layer)
+        losses = self._target_losses(log_attention, key_at, targets).masked_fill(~valid, 0.0).sum(dim=1)
         if weighting == "sample":
             losses = losses / valid.sum(dim=1)
-        return losses.sum()
+        total = losses.sum()
+        if self.readout_weight:
+            halves = torch.tensor([[r.row % 2 == 0] * width for r in found], device=device)[valid]
+            if min(int(halves.sum()), int((~halves).sum())) >= READOUT_MIN_ANCHORS:  # host counts: no device sync
+                outputs = (log_attention.exp() @ values)[valid]  # the head's output at each anchor, (anchors, dim)
+                boxes = torch.tensor([padded(r.boxes, width) for r in found], device=device)[valid] / BOX_SCALE
+                units = loss_units(labels, weighting)
+                total = total + self.readout_weight * units * cross_fitted_unexplained(outputs, boxes, halves)
+        return total
 
-    def _find(self, kind: str, target: str, ids: list[list[int]], labels: list[list[int]]) -> list:
-        """(row, the positions its anchors attend to, [(anchor position, which of those are its target)]) for each
-        row of a micro-batch that has a whole image before its anchors of ``kind``. The positions attended to are
-        the image tokens (``target`` box: those inside the anchor's boxes) or the row's names (``target`` name)."""
+    def _find(self, kind: str, target: str, ids: list[list[int]], labels: list[list[int]]) -> list[RowAnchors]:
+        """Each row of a micro-batch with a whole image before its anchors of ``kind``, and those anchors: attending
+        to the image tokens inside their boxes (``target`` box) or to their names (``target`` name)."""
         found = []
         for row, (row_ids, row_labels) in enumerate(zip(ids, labels, strict=True)):
             image = [index for index, token in enumerate(row_ids) if token == self.image_token]
             if len(image) != self.grid * self.grid:
                 continue
             if target == "name":
-                pairs = relay_anchors(row_ids, row_labels, self.strings)
-                if not pairs or image[-1] > pairs[0][1]:
+                relays = relay_anchors(row_ids, row_labels, self.strings)
+                if not relays or image[-1] > relays[0][1]:
                     continue
-                names = [name for _, name in pairs]
-                one_hot = torch.eye(len(pairs), dtype=torch.bool)
-                found.append((row, names, [(anchor, one_hot[k]) for k, (anchor, _) in enumerate(pairs)]))
+                found_row = RowAnchors(row, keys=[name for _, name, _ in relays])
+                one_hot = torch.eye(len(relays), dtype=torch.bool)
+                for k, (anchor, _, box) in enumerate(relays):
+                    found_row.positions.append(anchor)
+                    found_row.targets.append(one_hot[k])
+                    found_row.boxes.append(box)
+                found.append(found_row)
                 continue
             anchors = (name_anchors if kind == "name" else box_anchors)(row_ids, row_labels, self.strings)
             if kind == "first":
@@ -241,30 +302,42 @@ class BindingLoss:
             # the anchors' keys end at the last anchor of the batch, so the image must precede every anchor
             if not anchors or image[-1] > anchors[0][0][0]:
                 continue
-            masks = []
+            found_row = RowAnchors(row, keys=image)
             for anchor_positions, boxes in anchors:
                 mask = torch.stack([patch_mask(box, self.grid) for box in boxes]).any(dim=0)
-                masks += [(position, mask) for position in anchor_positions]
-            found.append((row, image, masks))
+                found_row.positions += anchor_positions
+                found_row.targets += [mask] * len(anchor_positions)
+                found_row.boxes += [boxes[0]] * len(anchor_positions)
+            found.append(found_row)
         return found
 
-    def anchor_losses(self, hidden, anchor_at, key_at, targets, layer: int | None = None) -> torch.Tensor:
-        """-log of the head's attention mass on each anchor's targets, ``(rows, anchors)``: ``hidden`` is the input
-        of ``layer`` (default: ``binding_layer``) for the rows, up to at least the last anchor (keys after an anchor
-        are masked), ``anchor_at`` the anchors' positions, ``key_at`` the positions they may be asked to attend to
-        (the image tokens, or names) and ``targets`` which of those are the anchor's."""
-        decoder = self.text.layers[self.layer if layer is None else layer]
+    def _attention(self, hidden, anchor_at, layer: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """The head's log-attention from each anchor over the keys up to it, ``(rows, anchors, length)``, and its
+        values, ``(rows, length, dim)``, recomputed from ``hidden``, the input of ``layer``."""
+        decoder = self.text.layers[layer]
         attention = decoder.self_attn
         length = hidden.shape[1]
         x = decoder.input_layernorm(hidden)
         dim = self.head_dim
         query = attention.q_proj(x)[..., self.head * dim : (self.head + 1) * dim]
         key = attention.k_proj(x)[..., self.kv_head * dim : (self.kv_head + 1) * dim]
+        values = attention.v_proj(x)[..., self.kv_head * dim : (self.kv_head + 1) * dim]
         cos, sin = self.text.rotary_emb(x, torch.arange(length, device=x.device)[None])
         query, key = apply_rotary_pos_emb(query[:, None], key[:, None], cos, sin)  # (rows, 1, length, dim)
         query = query[:, 0].gather(1, anchor_at[..., None].expand(-1, -1, dim))  # (rows, anchors, dim)
         scores = (query @ key[:, 0].transpose(1, 2)) * attention.scaling  # (rows, anchors, length)
         causal = torch.arange(length, device=x.device)[None, None, :] > anchor_at[..., None]
-        log_attention = scores.float().masked_fill(causal, float("-inf")).log_softmax(dim=-1)
-        on_keys = log_attention.gather(2, key_at[:, None, :].expand(-1, anchor_at.shape[1], -1))
+        return scores.float().masked_fill(causal, float("-inf")).log_softmax(dim=-1), values.float()
+
+    @staticmethod
+    def _target_losses(log_attention, key_at, targets) -> torch.Tensor:
+        on_keys = log_attention.gather(2, key_at[:, None, :].expand(-1, log_attention.shape[1], -1))
         return -on_keys.masked_fill(~targets, float("-inf")).logsumexp(dim=-1)
+
+    def anchor_losses(self, hidden, anchor_at, key_at, targets, layer: int | None = None) -> torch.Tensor:
+        """-log of the head's attention mass on each anchor's targets, ``(rows, anchors)``: ``hidden`` is the input
+        of ``layer`` (default: ``binding_layer``) for the rows, up to at least the last anchor (keys after an anchor
+        are masked), ``anchor_at`` the anchors' positions, ``key_at`` the positions they may be asked to attend to
+        (the image tokens, or names) and ``targets`` which of those are the anchor's."""
+        log_attention, _ = self._attention(hidden, anchor_at, self.layer if layer is None else layer)
+        return self._target_losses(log_attention, key_at, targets)

@@ -84,6 +84,9 @@ class TrainConfig:
     binding_head: int = 0
     binding_anchors: str = "all"  # BINDING_ANCHORS
     binding_first_target: str = "box"  # BINDING_FIRST_TARGETS, with first or name+first anchors
+    # per term, how much of the anchors' boxes the head's output leaves linearly unexplained (train/binding.py), added
+    # to the binding loss times this weight (so trained times binding_weight as well); off at 0
+    binding_readout_weight: float = 0.0
     adam_betas: tuple[float, float] = (0.9, 0.999)
     adam_eps: float = 1e-8
     max_grad_norm: float | None = 1.0
@@ -123,8 +126,9 @@ class TrainConfig:
             raise ConfigError("LoRA runs use engine=ddp (the adapters are small; FSDP2 with peft is not supported)")
         if self.loss_weighting not in ("token", "sample"):
             raise ConfigError(f"loss_weighting must be token or sample, got {self.loss_weighting!r}")
-        if not math.isfinite(self.binding_weight) or self.binding_weight < 0:
-            raise ConfigError(f"binding_weight must be a finite number >= 0, got {self.binding_weight}")
+        for name in ("binding_weight", "binding_readout_weight"):
+            if not math.isfinite(getattr(self, name)) or getattr(self, name) < 0:
+                raise ConfigError(f"{name} must be a finite number >= 0, got {getattr(self, name)}")
         if self.binding_anchors not in BINDING_ANCHORS:
             choices = ", ".join(BINDING_ANCHORS)
             raise ConfigError(f"binding_anchors must be one of {choices}, got {self.binding_anchors!r}")

@@ -104,6 +104,7 @@ class Recipe:
                 head=config.binding_head,
                 anchors=config.binding_anchors,
                 first_target=config.binding_first_target,
+                readout_weight=config.binding_readout_weight,
             )
             if config.binding_weight
             else None
