@@ -16,6 +16,8 @@ tower's patch features, which hold their object's box) reaches the later layers 
 its object), or the ``name``'s last token (``<ref>red star</ref>`` before ``<box>``), whose own state holds the name.
 With ``first_target: name`` the first digit's head is asked instead to attend to its box's name (the name's last
 token): a relay, so that the position that picks the object reads what the name's own head found in the image.
+Where a head looks does not make it carry what it finds: with ``readout_weight`` each head's output at its anchors
+is also asked to hold the anchor's box (:func:`cross_fitted_unexplained`).
 
 Boxes are found in the trained tokens by their text, ``[x1, y1, x2, y2]`` in upstream's ``square999`` frame (on the
 image padded to a square, which is the tower's input with ``image_aspect: pad``); an image token is inside a box
