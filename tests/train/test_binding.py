@@ -206,15 +206,20 @@ def test_the_readout_is_zero_for_features_holding_the_targets_and_about_one_for_
     features = torch.randn(200, 16, generator=generator).requires_grad_()
     noise = cross_fitted_unexplained(features, targets, halves)
     assert 0.9 < float(noise.detach()) < 1.5
+    # one half whose rows share one box: finite, the variance being pooled over both halves
+    same = targets.clone()
+    same[halves] = same[halves][0]
+    assert float(cross_fitted_unexplained(mixed, same, halves)) < 10
     noise.backward()  # the gradient reaches the features
     assert torch.isfinite(features.grad).all() and features.grad.abs().sum() > 0
 
 
 def test_the_readout_reads_the_heads_output_at_its_anchors(tiny, train_data):
     """readout_weight adds weight x units x the cross-fitted readout of the head's output at each anchor (its eager
-    attention times its values), fitted across the rows' parity."""
+    attention times its values), the rows alternating between the halves; fewer rows than two halves need add
+    nothing."""
     model, processor, records = tiny
-    chosen = [records[0], several_questions(train_data)]
+    chosen = [*records[:7], several_questions(train_data)]
     encoded, ids, labels, out = eager_pass(model, processor, chosen, train_data)
     plain = BindingLoss(model, processor.tokenizer, weight=1.0, layer=-1, head=1)
     read = BindingLoss(model, processor.tokenizer, weight=1.0, layer=-1, head=1, readout_weight=0.5)
@@ -225,18 +230,23 @@ def test_the_readout_reads_the_heads_output_at_its_anchors(tiny, train_data):
     values = values[..., plain.kv_head * dim : (plain.kv_head + 1) * dim]
     outputs, boxes, halves = [], [], []
     for row, row_encoded in enumerate(encoded):
-        for positions, (box,) in box_anchors(row_encoded.input_ids, row_encoded.labels, plain.strings):
+        anchors = box_anchors(row_encoded.input_ids, row_encoded.labels, plain.strings)
+        assert anchors, "every chosen row has a trained box"
+        for positions, (box,) in anchors:
             for position in positions:
                 outputs.append(out.attentions[plain.layer][row, 1, position] @ values[row])
                 boxes.append(torch.tensor(box, dtype=torch.float32) / 999)
                 halves.append(row % 2 == 0)
-    assert min(sum(halves), len(halves) - sum(halves)) >= 8, "enough anchors in each half"
     readout = cross_fitted_unexplained(torch.stack(outputs), torch.stack(boxes), torch.tensor(halves))
     batch = {"input_ids": ids, "labels": labels}
     with torch.no_grad():
         added = read.summed(batch, out.hidden_states, "token") - plain.summed(batch, out.hidden_states, "token")
-    assert float(readout) > 0
+        few = {"input_ids": ids[:6], "labels": labels[:6]}
+        hidden = [h[:6] for h in out.hidden_states]
+        added_few = read.summed(few, hidden, "token") - plain.summed(few, hidden, "token")
+    assert 0 < float(readout) < 3  # an untrained head's output holds little of the boxes, and nothing blows up
     assert float(added) == pytest.approx(0.5 * loss_units(labels, "token") * float(readout), rel=1e-4)
+    assert float(added_few) == 0.0  # three rows a half: too few to fit on
 
 
 def test_a_layer_or_head_the_model_lacks_is_refused(tiny):

@@ -61,6 +61,8 @@ def test_overrides_are_typed_and_unknown_keys_refused():
         load_config("configs/train/small-synth.yaml", ["per_device_batch=four"])
     with pytest.raises(ConfigError, match="trainable must be one of"):
         load_config("configs/train/small-synth.yaml", ["trainable=vision"])
+    with pytest.raises(ConfigError, match="binding_readout_weight > 0 needs binding_weight > 0"):
+        load_config("configs/train/small-synth.yaml", ["binding_readout_weight=1"])
     with pytest.raises(ConfigError, match="binding_first_target must be one of box, name"):
         load_config("configs/train/small-synth.yaml", ["binding_first_target=digit"])
     with pytest.raises(ConfigError, match="binding_first_target name needs first or name\\+first anchors, got all"):

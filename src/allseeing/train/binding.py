@@ -44,9 +44,10 @@ from allseeing.train.loss import loss_units
 BOX = re.compile(r"\[(\d+),\s*(\d+),\s*(\d+),\s*(\d+)\]")
 
 Box = tuple[int, int, int, int]
-# The readout's ridge penalty, relative to the mean feature variance, and the fewest anchors per half it is fitted on
+# The readout's ridge penalty, relative to the mean diagonal of the centred Gram matrix, and the fewest rows with
+# anchors per half it is fitted on
 READOUT_RIDGE = 0.1
-READOUT_MIN_ANCHORS = 8
+READOUT_MIN_ROWS = 4
 Anchor = tuple[list[int], tuple[Box, ...]]  # positions, and the boxes whose image tokens they should attend to
 # A name and its boxes: ``<ref>red star</ref><box>[[...]]</box>`` (a scene graph's ``<pred>`` phrases too).
 NAMED_BOXES = re.compile(r"<(?:ref|pred)>([^<]+)</(?:ref|pred)><box>(.*?)</box>")
@@ -156,23 +157,24 @@ class RowAnchors:
 
 def cross_fitted_unexplained(features: torch.Tensor, targets: torch.Tensor, halves: torch.Tensor) -> torch.Tensor:
     """How much of ``targets`` (n, k) a linear map of ``features`` (n, d) leaves unexplained, fitted on one half of
-    the rows (``halves``, bool) and measured on the other, both ways: the mean of the two fractions of variance
-    unexplained (0: the features hold the targets linearly; about 1: not at all). Ridge regression with an
-    intercept, its penalty ``READOUT_RIDGE`` times the mean feature variance, solved in closed form so that the loss's
-    gradient reaches the features and nothing is learned but them."""
-    features, targets = features.float(), targets.float()
-    fractions = []
-    for fit in (halves, ~halves):
-        x, y = features[fit], targets[fit]
-        mean_x, mean_y = x.mean(dim=0), y.mean(dim=0)
-        x, y = x - mean_x, y - mean_y
-        gram = x.T @ x
-        penalty = READOUT_RIDGE * gram.diagonal().mean() + 1e-6
-        weights = torch.linalg.solve(gram + penalty * torch.eye(gram.shape[0], device=gram.device), x.T @ y)
-        predicted = (features[~fit] - mean_x) @ weights + mean_y
-        truth = targets[~fit]
-        fractions.append((predicted - truth).pow(2).sum() / (truth - truth.mean(dim=0)).pow(2).sum().clamp(min=1e-6))
-    return (fractions[0] + fractions[1]) / 2
+    the rows (``halves``, bool) and measured on the other, both ways: the squared error of both predictions over the
+    targets' total variance around their pooled mean (0: the features hold the targets linearly; about 1 or more: not
+    at all; pooled, so a half whose rows share one box does not divide by zero). Ridge regression with an intercept,
+    its penalty ``READOUT_RIDGE`` times the mean diagonal of the centred Gram matrix, solved in closed form in float32
+    (outside autocast) so that the loss's gradient reaches the features and nothing is learned but them."""
+    with torch.autocast(features.device.type, enabled=False):
+        features, targets = features.float(), targets.float()
+        error = features.new_zeros(())
+        for fit in (halves, ~halves):
+            x, y = features[fit], targets[fit]
+            mean_x, mean_y = x.mean(dim=0), y.mean(dim=0)
+            x, y = x - mean_x, y - mean_y
+            gram = x.T @ x
+            penalty = READOUT_RIDGE * gram.diagonal().mean() + 1e-6
+            weights = torch.linalg.solve(gram + penalty * torch.eye(gram.shape[0], device=gram.device), x.T @ y)
+            predicted = (features[~fit] - mean_x) @ weights + mean_y
+            error = error + (predicted - targets[~fit]).pow(2).sum()
+        return error / (targets - targets.mean(dim=0)).pow(2).sum().clamp(min=1e-6)
 
 
 class BindingLoss:
@@ -270,9 +272,13 @@ class BindingLoss:
             losses = losses / valid.sum(dim=1)
         total = losses.sum()
         if self.readout_weight:
-            halves = torch.tensor([[r.row % 2 == 0] * width for r in found], device=device)[valid]
-            if min(int(halves.sum()), int((~halves).sum())) >= READOUT_MIN_ANCHORS:  # host counts: no device sync
-                outputs = (log_attention.exp() @ values)[valid]  # the head's output at each anchor, (anchors, dim)
+            # the rows with anchors alternate between the halves; each half needs a few rows (its anchors' boxes
+            # repeat within a row), counted on the host
+            in_half = [[k % 2 == 0] * len(r.positions) for k, r in enumerate(found)]
+            if len(found) >= 2 * READOUT_MIN_ROWS:
+                halves = torch.tensor([flag for flags in in_half for flag in flags], device=device)
+                with torch.autocast(device.type, enabled=False):
+                    outputs = (log_attention.exp() @ values)[valid]  # the head's output at each anchor, (anchors, dim)
                 boxes = torch.tensor([padded(r.boxes, width) for r in found], device=device)[valid] / BOX_SCALE
                 units = loss_units(labels, weighting)
                 total = total + self.readout_weight * units * cross_fitted_unexplained(outputs, boxes, halves)

@@ -129,6 +129,8 @@ class TrainConfig:
         for name in ("binding_weight", "binding_readout_weight"):
             if not math.isfinite(getattr(self, name)) or getattr(self, name) < 0:
                 raise ConfigError(f"{name} must be a finite number >= 0, got {getattr(self, name)}")
+        if self.binding_readout_weight and not self.binding_weight:
+            raise ConfigError("binding_readout_weight > 0 needs binding_weight > 0 (the readout is part of that loss)")
         if self.binding_anchors not in BINDING_ANCHORS:
             choices = ", ".join(BINDING_ANCHORS)
             raise ConfigError(f"binding_anchors must be one of {choices}, got {self.binding_anchors!r}")
