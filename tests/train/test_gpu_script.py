@@ -59,10 +59,15 @@ def test_the_campaign_script_runs_its_plan_from_the_start_model_and_packs_each_s
     save(*new_model("tiny", ["<ref>a red star</ref><box>[[1, 2, 3, 4]]</box>"], seed=0), start)
     # the GPU plan at toy size: the stages' own configs, a tiny batch, the CPU's precision
     plan = (REPO / "configs/campaign/small-gpu.yaml").read_text()
-    plan = plan.replace("global_batch=128, per_device_batch=128", "global_batch=4, per_device_batch=4")
-    plan = plan.replace("bf16=true, num_workers=14, save_every=200", "bf16=false, num_workers=0, save_every=2")
-    plan = plan.replace('"100000"', '"40", --workers, "1"').replace("minutes: 3.5", "minutes: 0.3")
-    plan = plan.replace("minutes: 2.5", "minutes: 0.2")
+    for full, toy in (
+        ("global_batch=128, per_device_batch=128", "global_batch=4, per_device_batch=4"),
+        ("bf16=true, num_workers=14, save_every=200", "bf16=false, num_workers=0, save_every=2"),
+        ('"100000"', '"40", --workers, "1"'),
+        ("minutes: 3.5", "minutes: 0.3"),
+        ("minutes: 2.5", "minutes: 0.2"),
+    ):
+        assert full in plan, f"the GPU plan no longer holds {full!r}: scale this test's copy anew"
+        plan = plan.replace(full, toy)
     (tmp_path / "plan.yaml").write_text(plan)
     out = tmp_path / "out"
     environment = {

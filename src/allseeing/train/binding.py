@@ -217,9 +217,10 @@ class BindingLoss:
         # (anchor kind, layer, what it attends to) of each term: name+first is two, the name's and the first digit's
         # one layer later; the first digit's target is its box or, as a relay, its name
         first = ("first", last, first_target)
-        self.terms = [("name", self.layer, "box"), first] if anchors == "name+first" else [(anchors, self.layer, "box")]
-        if anchors == "first":
-            self.terms = [first]
+        if anchors == "name+first":
+            self.terms = [("name", self.layer, "box"), first]
+        else:
+            self.terms = [first] if anchors == "first" else [(anchors, self.layer, "box")]
         heads = text.config.num_attention_heads
         if not 0 <= head < heads:
             raise ValueError(f"binding_head {head} is not a head of a {heads}-head layer")
@@ -240,15 +241,16 @@ class BindingLoss:
         for every anchor of the batch at once (rows padded to the most anchors of a row), so a GPU step waits on no
         per-row work."""
         ids, labels = batch["input_ids"].tolist(), batch["labels"].tolist()
+        units = loss_units(batch["labels"], weighting) if self.readout_weight else 0  # once for every term
         total = hidden_states[0].new_zeros((), dtype=torch.float32)
         for kind, layer, target in self.terms:
             found = self._find(kind, target, ids, labels)
             if found:
-                total = total + self._term(found, hidden_states[layer], layer, weighting, batch["labels"])
+                total = total + self._term(found, hidden_states[layer], layer, weighting, units)
         return total
 
     def _term(
-        self, found: list[RowAnchors], hidden: torch.Tensor, layer: int, weighting: str, labels: torch.Tensor
+        self, found: list[RowAnchors], hidden: torch.Tensor, layer: int, weighting: str, units: int
     ) -> torch.Tensor:
         width = max(len(found_row.positions) for found_row in found)
         keys = max(len(found_row.keys) for found_row in found)
@@ -271,17 +273,14 @@ class BindingLoss:
         if weighting == "sample":
             losses = losses / valid.sum(dim=1)
         total = losses.sum()
-        if self.readout_weight:
-            # the rows with anchors alternate between the halves; each half needs a few rows (its anchors' boxes
-            # repeat within a row), counted on the host
-            in_half = [[k % 2 == 0] * len(r.positions) for k, r in enumerate(found)]
-            if len(found) >= 2 * READOUT_MIN_ROWS:
-                halves = torch.tensor([flag for flags in in_half for flag in flags], device=device)
-                with torch.autocast(device.type, enabled=False):
-                    outputs = (log_attention.exp() @ values)[valid]  # the head's output at each anchor, (anchors, dim)
-                boxes = torch.tensor([padded(r.boxes, width) for r in found], device=device)[valid] / BOX_SCALE
-                units = loss_units(labels, weighting)
-                total = total + self.readout_weight * units * cross_fitted_unexplained(outputs, boxes, halves)
+        # the readout: the rows with anchors alternate between the halves, each half needing a few rows (its anchors'
+        # boxes repeat within a row)
+        if self.readout_weight and len(found) >= 2 * READOUT_MIN_ROWS:
+            halves = torch.tensor([k % 2 == 0 for k, r in enumerate(found) for _ in r.positions], device=device)
+            with torch.autocast(device.type, enabled=False):
+                outputs = (log_attention.exp() @ values)[valid]  # the head's output at each anchor, (anchors, dim)
+            boxes = torch.tensor([padded(r.boxes, width) for r in found], device=device)[valid] / BOX_SCALE
+            total = total + self.readout_weight * units * cross_fitted_unexplained(outputs, boxes, halves)
         return total
 
     def _find(self, kind: str, target: str, ids: list[list[int]], labels: list[list[int]]) -> list[RowAnchors]:
@@ -296,13 +295,9 @@ class BindingLoss:
                 relays = relay_anchors(row_ids, row_labels, self.strings)
                 if not relays or image[-1] > relays[0][1]:
                     continue
-                found_row = RowAnchors(row, keys=[name for _, name, _ in relays])
-                one_hot = torch.eye(len(relays), dtype=torch.bool)
-                for k, (anchor, _, box) in enumerate(relays):
-                    found_row.positions.append(anchor)
-                    found_row.targets.append(one_hot[k])
-                    found_row.boxes.append(box)
-                found.append(found_row)
+                anchor_at, names, boxes = (list(column) for column in zip(*relays, strict=True))
+                # anchor k's target is key k, its own name
+                found.append(RowAnchors(row, names, anchor_at, list(torch.eye(len(relays), dtype=torch.bool)), boxes))
                 continue
             anchors = (name_anchors if kind == "name" else box_anchors)(row_ids, row_labels, self.strings)
             if kind == "first":
