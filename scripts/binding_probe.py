@@ -34,6 +34,7 @@ from allseeing.data.image import load_image
 from allseeing.model.build import load
 from allseeing.rec.boxes import encode
 from allseeing.train.binding import BindingLoss, box_anchors, centre_patch, name_anchors, patch_mask
+from allseeing.train.binding_terms import BindingTerm
 
 
 def states(model, processor, binding: BindingLoss, anchor: str, question: dict, image_root: Path):
@@ -58,7 +59,7 @@ def attention_shares(model, processor, binding, anchor, questions, image_root, l
         for target, shares in ((box, asked), (other_box, other)):
             with torch.no_grad():
                 loss = binding.anchor_losses(
-                    hidden[binding.layer],
+                    hidden[binding.terms[0].layer],
                     torch.tensor([[position]]),
                     image_positions[None],
                     patch_mask(target, binding.grid)[None, None],
@@ -125,11 +126,12 @@ def main(argv: list[str] | None = None) -> int:
             raise SystemExit(f"{args.questions}: line {number} does not use the grounding prompt {PREFIX!r}")
     model, processor = load(args.model)
     model.eval()
-    binding = BindingLoss(model, processor.tokenizer, weight=1.0, layer=args.layer, head=args.head)
+    term = BindingTerm(args.anchor, args.layer, args.head)
+    binding = BindingLoss(model, processor.tokenizer, weight=1.0, terms=[term])
     probe = (model, processor, binding, args.anchor, questions, args.image_root, args.limit)
     result = {
         "model": args.model,
-        "layer": binding.layer,
+        "layer": binding.terms[0].layer,
         "head": args.head,
         "anchor": args.anchor,
         "attention": attention_shares(*probe),

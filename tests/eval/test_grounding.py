@@ -119,6 +119,13 @@ def test_query_check_counts_answers_that_hit_another_object_of_the_image(tmp_pat
     for protocol in ("official", "fixed"):
         result = score(tmp_path, "grounding", questions, answers, protocol=protocol)
         assert result["query_check"] == {"images": 1, "one_box": 0, "questions": 3, "other_object": 1}, protocol
+    # an unanswered question: official scores the answered rows only, fixed counts every question asked
+    del answers["c"]
+    official, fixed = (
+        score(tmp_path, "grounding", questions, answers, protocol=p)["query_check"] for p in ("official", "fixed")
+    )
+    assert official == {"images": 1, "one_box": 1, "questions": 2, "other_object": 1}
+    assert fixed == {"images": 1, "one_box": 0, "questions": 3, "other_object": 1}
 
 
 def test_official_scores_the_answered_questions_only_fixed_counts_missing_as_wrong(tmp_path):

@@ -15,12 +15,17 @@ from allseeing.train.binding import (
     patch_mask,
     relay_anchors,
 )
+from allseeing.train.binding_terms import BindingTerm, parse_terms, terms_from_keys
 from allseeing.train.config import load_config
 from allseeing.train.loss import loss_units
 from allseeing.train.recipe import train
 from tests.train.conftest import overrides
 
 IGNORE = -100
+
+
+def binding_loss(model, processor, terms: str, readout_weight: float = 0.0) -> BindingLoss:
+    return BindingLoss(model, processor.tokenizer, weight=1.0, terms=parse_terms(terms), readout_weight=readout_weight)
 
 
 def test_box_anchors_are_the_positions_predicting_each_trained_boxes_digits():
@@ -110,7 +115,7 @@ def test_the_loss_is_minus_log_of_the_heads_attention_on_the_box(tiny, train_dat
     model, processor, records = tiny
     (encoded,), ids, labels, out = eager_pass(model, processor, records[:1], train_data)
     layers = model.config.text_config.num_hidden_layers
-    binding = BindingLoss(model, processor.tokenizer, weight=1.0, layer=-1, head=1)
+    binding = binding_loss(model, processor, "all@-1:1->box")
     anchors = box_anchors(encoded.input_ids, encoded.labels, binding.strings)
     assert anchors, "a grounding answer holds a box"
     image_positions = (ids[0] == model.config.image_token_id).nonzero().flatten()
@@ -125,7 +130,7 @@ def test_the_loss_is_minus_log_of_the_heads_attention_on_the_box(tiny, train_dat
     with torch.no_grad():
         total = binding.summed(batch, out.hidden_states, "token")
         mean = binding.summed(batch, out.hidden_states, "sample")
-        first = BindingLoss(model, processor.tokenizer, weight=1.0, layer=-1, head=1, anchors="first")
+        first = binding_loss(model, processor, "first@-1:1->box")
         first_total = first.summed(batch, out.hidden_states, "token")
     assert len(expected) > len(anchors)
     assert float(total) == pytest.approx(float(sum(loss for loss, _ in expected)), rel=1e-5)
@@ -137,7 +142,7 @@ def test_the_relay_is_the_first_digits_attention_on_its_name(tiny, train_data):
     """first_target name: -log of the layer's own attention from the first digit's predictor to the name."""
     model, processor, _ = tiny
     (encoded,), ids, labels, out = eager_pass(model, processor, [several_questions(train_data)], train_data)
-    relay = BindingLoss(model, processor.tokenizer, weight=1.0, layer=1, head=1, anchors="first", first_target="name")
+    relay = binding_loss(model, processor, "first@1:1->name")
     pairs = relay_anchors(encoded.input_ids, encoded.labels, relay.strings)
     assert len(pairs) > 1, "several questions, each answered with a named box"
     expected = [-torch.log(out.attentions[1][0, 1, anchor, name]) for anchor, name, _ in pairs]
@@ -151,7 +156,7 @@ def test_a_batch_scores_each_row_as_it_would_alone(tiny, train_data):
     model, processor, records = tiny
     _, ids, labels, pixels = encoded_batch(processor, [records[0], several_questions(train_data)], train_data)
     labels_none = torch.cat([labels, torch.full_like(labels[:1], IGNORE)])  # a third row trains nothing
-    binding = BindingLoss(model, processor.tokenizer, weight=1.0, layer=0, head=0, anchors="name")
+    binding = binding_loss(model, processor, "name@0:0->box")
 
     def each_alone(loss: BindingLoss) -> list[torch.Tensor]:
         rows = ({"input_ids": ids[i : i + 1], "labels": labels[i : i + 1]} for i in range(2))
@@ -179,9 +184,9 @@ def test_a_batch_scores_each_row_as_it_would_alone(tiny, train_data):
     assert torch.isfinite(batched).all() and batched.abs().sum() > 0
     assert torch.allclose(batched, separate, atol=1e-6)
 
-    # name+first: the name's term at the layer plus the first digit's one layer later
-    both = BindingLoss(model, processor.tokenizer, weight=1.0, layer=0, head=0, anchors="name+first")
-    first = BindingLoss(model, processor.tokenizer, weight=1.0, layer=1, head=0, anchors="first")
+    # two terms: the name's plus the first digit's one layer later
+    both = binding_loss(model, processor, "name@0:0->box, first@1:0->box")
+    first = binding_loss(model, processor, "first@1:0->box")
     with torch.no_grad():
         combined = both.summed({"input_ids": ids, "labels": labels}, out.hidden_states, "sample")
         first_alone = first.summed({"input_ids": ids, "labels": labels}, out.hidden_states, "sample")
@@ -189,7 +194,7 @@ def test_a_batch_scores_each_row_as_it_would_alone(tiny, train_data):
     assert float(combined) == pytest.approx(float(batch + first_alone), rel=1e-5)
 
     # the relay pads the rows' names (one name against several): each row as alone
-    relay = BindingLoss(model, processor.tokenizer, weight=1.0, layer=1, head=0, anchors="first", first_target="name")
+    relay = binding_loss(model, processor, "first@1:0->name")
     with torch.no_grad():
         relay_alone = each_alone(relay)
         relay_batch = relay.summed({"input_ids": ids, "labels": labels}, out.hidden_states, "sample")
@@ -221,20 +226,21 @@ def test_the_readout_reads_the_heads_output_at_its_anchors(tiny, train_data):
     model, processor, records = tiny
     chosen = [*records[:7], several_questions(train_data)]
     encoded, ids, labels, out = eager_pass(model, processor, chosen, train_data)
-    plain = BindingLoss(model, processor.tokenizer, weight=1.0, layer=-1, head=1)
-    read = BindingLoss(model, processor.tokenizer, weight=1.0, layer=-1, head=1, readout_weight=0.5)
-    layer = model.model.language_model.layers[plain.layer]
-    dim = plain.head_dim
+    plain = binding_loss(model, processor, "all@-1:1->box")
+    read = binding_loss(model, processor, "all@-1:1->box", readout_weight=0.5)
+    at = plain.terms[0].layer
+    layer = model.model.language_model.layers[at]
+    dim = layer.self_attn.head_dim  # the tiny model has a key-value head per head
     with torch.no_grad():
-        values = layer.self_attn.v_proj(layer.input_layernorm(out.hidden_states[plain.layer]))
-    values = values[..., plain.kv_head * dim : (plain.kv_head + 1) * dim]
+        values = layer.self_attn.v_proj(layer.input_layernorm(out.hidden_states[at]))
+    values = values[..., 1 * dim : 2 * dim]
     outputs, boxes, halves = [], [], []
     for row, row_encoded in enumerate(encoded):
         anchors = box_anchors(row_encoded.input_ids, row_encoded.labels, plain.strings)
         assert anchors, "every chosen row has a trained box"
         for positions, (box,) in anchors:
             for position in positions:
-                outputs.append(out.attentions[plain.layer][row, 1, position] @ values[row])
+                outputs.append(out.attentions[at][row, 1, position] @ values[row])
                 boxes.append(torch.tensor(box, dtype=torch.float32) / 999)
                 halves.append(row % 2 == 0)
     readout = cross_fitted_unexplained(torch.stack(outputs), torch.stack(boxes), torch.tensor(halves))
@@ -251,23 +257,58 @@ def test_the_readout_reads_the_heads_output_at_its_anchors(tiny, train_data):
 
 def test_a_layer_or_head_the_model_lacks_is_refused(tiny):
     model, processor, _ = tiny
-    with pytest.raises(ValueError, match="binding_layer 9"):
-        BindingLoss(model, processor.tokenizer, weight=1.0, layer=9, head=0)
+    with pytest.raises(ValueError, match="binding term all@9:0->box: layer 9 is not a layer of a 2-layer model"):
+        binding_loss(model, processor, "all@9:0->box")
+    with pytest.raises(ValueError, match="head 7 is not a head of a 2-head layer"):
+        binding_loss(model, processor, "name@0:0->box, first@1:7->box")
+    with pytest.raises(ValueError, match="at least one term"):
+        BindingLoss(model, processor.tokenizer, weight=1.0, terms=[])
+
+
+def test_terms_are_parsed_and_the_shorter_keys_describe_the_same_terms():
+    assert parse_terms("name@1:0->box, first@0:2->name,first@-1:3->box") == [
+        BindingTerm("name", 1, 0),
+        BindingTerm("first", 0, 2, "name"),
+        BindingTerm("first", -1, 3, "box"),
+    ]
+    assert str(BindingTerm("first", 0, 2, "name")) == "first@0:2->name"
+    assert terms_from_keys("all", -2, 1, "box") == [BindingTerm("all", -2, 1)]
+    assert terms_from_keys("first", 2, 0, "name") == [BindingTerm("first", 2, 0, "name")]
+    assert terms_from_keys("name+first", 1, 0, "name") == [
+        BindingTerm("name", 1, 0),
+        BindingTerm("first", 2, 0, "name"),
+    ]
+    assert terms_from_keys("name+first", -3, 0, "box") == [BindingTerm("name", -3, 0), BindingTerm("first", -2, 0)]
+    for text, message in [
+        ("name@1->box", "'name@1->box' is not ANCHOR@LAYER:HEAD->TARGET"),
+        ("digit@1:0->box", "anchor must be one of all, first, name, got 'digit'"),
+        ("name@1:0->patch", "target must be one of box, name, got 'patch'"),
+        ("name@1:0->name", "the name target is a relay from the first digit, got anchor 'name'"),
+        ("name@1:0->box,name@1:0->box", "repeat a term"),
+    ]:
+        with pytest.raises(ValueError, match=message):
+            parse_terms(text)
     with pytest.raises(ValueError, match="needs a layer after binding_layer -1"):  # none for the first digit
-        BindingLoss(model, processor.tokenizer, weight=1.0, layer=-1, head=0, anchors="name+first")
+        terms_from_keys("name+first", -1, 0, "box")
     with pytest.raises(ValueError, match="binding_first_target name needs first or name\\+first"):
-        BindingLoss(model, processor.tokenizer, weight=1.0, layer=0, head=0, anchors="all", first_target="name")
-    with pytest.raises(ValueError, match="binding_head 7"):
-        BindingLoss(model, processor.tokenizer, weight=1.0, layer=0, head=7)
+        terms_from_keys("all", 0, 0, "name")
 
 
 def test_a_run_with_the_binding_loss_logs_it_and_saves_a_stock_model(train_data, tmp_path):
     out = tmp_path / "bound"
     config = load_config(
-        "configs/train/small-synth.yaml", overrides(train_data, out, "max_steps=3", "binding_weight=0.5")
+        "configs/train/small-synth.yaml",
+        overrides(
+            train_data,
+            out,
+            "max_steps=3",
+            "binding_weight=0.5",
+            "binding_readout_weight=1",
+            "binding_terms=all@-1:0->box, first@0:1->name",
+        ),
     )
     train(config, progress=False)
     entries = [json.loads(line) for line in (out / "log.jsonl").read_text().splitlines()]
-    assert all(entry["binding_loss"] > 0 for entry in entries)
+    assert all(entry["binding_loss"] > 0 and entry["binding_readout"] >= 0 for entry in entries)
     model, _ = load(out / "final")
     assert type(model).__name__ == "LlavaForConditionalGeneration"

@@ -65,8 +65,12 @@ def test_overrides_are_typed_and_unknown_keys_refused():
         load_config("configs/train/small-synth.yaml", ["binding_readout_weight=1"])
     with pytest.raises(ConfigError, match="binding_first_target must be one of box, name"):
         load_config("configs/train/small-synth.yaml", ["binding_first_target=digit"])
-    with pytest.raises(ConfigError, match="binding_first_target name needs first or name\\+first anchors, got all"):
+    with pytest.raises(ConfigError, match="binding_first_target name needs first or name\\+first anchors, got 'all'"):
         load_config("configs/train/small-synth.yaml", ["binding_first_target=name", "binding_anchors=all"])
+    with pytest.raises(ConfigError, match="binding term 'name@1:0' is not ANCHOR@LAYER:HEAD->TARGET"):
+        load_config("configs/train/small-synth.yaml", ["binding_terms=name@1:0"])
+    terms = load_config("configs/train/small-synth.yaml", ["binding_terms=name@1:0->box, first@0:2->name"])
+    assert [str(term) for term in terms.binding_term_list()] == ["name@1:0->box", "first@0:2->name"]
 
 
 def test_ratios_must_be_non_negative_and_leave_something_to_train():

@@ -2,22 +2,22 @@
 
 Trained only through the next-token loss, the small language model learns to write a lone object's box but not to
 pick one object among several by its name (docs/model-card.md): every grounding answer of an image is the same box,
-whatever was asked. ``binding_weight > 0`` adds a second loss that asks for exactly that step. At every anchor of
-a box in a trained reply, one attention head of one language-model layer is asked to put its attention on the image
-tokens inside that box:
+whatever was asked. ``binding_weight > 0`` adds a second loss that asks for exactly that step. Each of its terms
+(:mod:`allseeing.train.binding_terms`) asks one attention head of one language-model layer, at every anchor of a box
+in a trained reply, to put its attention on the image tokens inside that box:
 
     loss(anchor) = -log sum_{p in box} attention(anchor -> image token p)
 
 The head is the layer's own (its ``q_proj``/``k_proj`` and rotary positions, recomputed from the layer's input
 exactly as the layer computes them), so the saved model stays a stock ``LlavaForConditionalGeneration``: nothing is
 added, and after training the head looks where the answer's object is. What the head reads there (the stage-0
-tower's patch features, which hold their object's box) reaches the later layers that write the digits. The anchors
-(``binding_anchors``): ``all`` positions that predict the box's digits, the ``first`` of them (where the model picks
-its object), or the ``name``'s last token (``<ref>red star</ref>`` before ``<box>``), whose own state holds the name.
-With ``first_target: name`` the first digit's head is asked instead to attend to its box's name (the name's last
-token): a relay, so that the position that picks the object reads what the name's own head found in the image.
-Where a head looks does not make it carry what it finds: with ``readout_weight`` each head's output at its anchors
-is also asked to hold the anchor's box (:func:`cross_fitted_unexplained`).
+tower's patch features, which hold their object's box) reaches the later layers that write the digits. The anchors:
+``all`` positions that predict the box's digits, the ``first`` of them (where the model picks its object), or the
+``name``'s last token (``<ref>red star</ref>`` before ``<box>``), whose own state holds the name. A ``first`` digit's
+term may instead target its box's name (the name's last token): a relay, so that the position that picks the object
+reads the name, and what the name's own head found in the image. Where a head looks does not make it carry what it
+finds: with ``readout_weight`` each head's output at its anchors is also asked to hold the anchor's box
+(:func:`cross_fitted_unexplained`).
 
 Boxes are found in the trained tokens by their text, ``[x1, y1, x2, y2]`` in upstream's ``square999`` frame (on the
 image padded to a square, which is the tower's input with ``image_aspect: pad``); an image token is inside a box
@@ -37,7 +37,7 @@ from transformers.models.llama.modeling_llama import apply_rotary_pos_emb
 from allseeing.data.tokenize import IGNORE_INDEX
 from allseeing.model.build import patch_grid
 from allseeing.rec.boxes import BOX_SCALE
-from allseeing.train.config import BINDING_ANCHORS, BINDING_FIRST_TARGETS
+from allseeing.train.binding_terms import BindingTerm
 from allseeing.train.loss import loss_units
 
 # Four integers in brackets: a box of a ReC answer, alone (``[[a, b, c, d]]``) or in a list (``[[...], [...]]``).
@@ -178,80 +178,62 @@ def cross_fitted_unexplained(features: torch.Tensor, targets: torch.Tensor, halv
 
 
 class BindingLoss:
-    """The auxiliary loss of one head (``head``) of one language-model layer (``layer``, negative from the end) of
-    ``model`` (not wrapped by DDP: its layers are called directly; a LoRA model's base is used), and its ``weight``
-    in the training loss; ``readout_weight`` adds, per term, how much of the anchors' boxes the head's output leaves
-    linearly unexplained (:func:`cross_fitted_unexplained`)."""
+    """The auxiliary loss of ``terms`` (:mod:`allseeing.train.binding_terms`: which anchors ask which head of which
+    language-model layer to attend to what) of ``model`` (not wrapped by DDP: its layers are called directly; a LoRA
+    model's base is used), and its ``weight`` in the training loss; ``readout_weight`` adds, per term, how much of the
+    anchors' boxes the head's output leaves linearly unexplained (:func:`cross_fitted_unexplained`)."""
 
     def __init__(
-        self,
-        model,
-        tokenizer,
-        *,
-        weight: float,
-        layer: int,
-        head: int,
-        anchors: str = "all",
-        first_target: str = "box",
-        readout_weight: float = 0.0,
+        self, model, tokenizer, *, weight: float, terms: Sequence[BindingTerm], readout_weight: float = 0.0
     ) -> None:
         if hasattr(model, "get_base_model"):  # peft
             model = model.get_base_model()
         self.text = text = model.model.language_model
         self.weight = weight
         self.readout_weight = readout_weight
-        if anchors not in BINDING_ANCHORS:
-            raise ValueError(f"binding_anchors must be one of {', '.join(BINDING_ANCHORS)}, got {anchors!r}")
-        if first_target not in BINDING_FIRST_TARGETS:
-            choices = ", ".join(BINDING_FIRST_TARGETS)
-            raise ValueError(f"binding_first_target must be one of {choices}, got {first_target!r}")
-        if first_target == "name" and anchors not in ("first", "name+first"):
-            raise ValueError(f"binding_first_target name needs first or name+first anchors, got {anchors!r}")
-        layers = len(text.layers)
-        self.layer = layer % layers
-        last = self.layer + 1 if anchors == "name+first" else self.layer  # the first digit's layer
-        if not -layers <= layer < layers:
-            raise ValueError(f"binding_layer {layer} is not a layer of a {layers}-layer language model")
-        if last >= layers:
-            raise ValueError(f"binding_anchors name+first needs a layer after binding_layer {layer}, the last")
-        # (anchor kind, layer, what it attends to) of each term: name+first is two, the name's and the first digit's
-        # one layer later; the first digit's target is its box or, as a relay, its name
-        first = ("first", last, first_target)
-        if anchors == "name+first":
-            self.terms = [("name", self.layer, "box"), first]
-        else:
-            self.terms = [first] if anchors == "first" else [(anchors, self.layer, "box")]
-        heads = text.config.num_attention_heads
-        if not 0 <= head < heads:
-            raise ValueError(f"binding_head {head} is not a head of a {heads}-head layer")
-        self.head = head
-        self.kv_head = head // (heads // text.config.num_key_value_heads)
-        self.head_dim = text.layers[self.layer].self_attn.head_dim
+        layers, heads = len(text.layers), text.config.num_attention_heads
+        for term in terms:
+            if not -layers <= term.layer < layers:
+                raise ValueError(f"binding term {term}: layer {term.layer} is not a layer of a {layers}-layer model")
+            if term.head >= heads:
+                raise ValueError(f"binding term {term}: head {term.head} is not a head of a {heads}-head layer")
+        if not terms:
+            raise ValueError("the binding loss needs at least one term")
+        # each term with its layer counted from the first
+        self.terms = [BindingTerm(t.anchor, t.layer % layers, t.head, t.target) for t in terms]
+        self.heads_per_kv = heads // text.config.num_key_value_heads
         self.grid = patch_grid(model.config.vision_config)
         self.image_token = model.config.image_token_id
         self.strings = token_strings(tokenizer)
 
     def summed(self, batch: dict, hidden_states: Sequence[torch.Tensor], weighting: str) -> torch.Tensor:
-        """The loss summed over a micro-batch's units: per sample the mean over its anchors (``sample``), or every
-        anchor as one unit (``token``), as the next-token loss counts them. Zero when no trained box is found. With
-        two terms (``name+first``) each is counted so, and they are added. The readout (``readout_weight``), one
-        number per micro-batch and term, is counted once per unit of the micro-batch.
+        """The attention terms and the readout together (:meth:`summed_parts`)."""
+        return sum(self.summed_parts(batch, hidden_states, weighting))
+
+    def summed_parts(
+        self, batch: dict, hidden_states: Sequence[torch.Tensor], weighting: str
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """The attention terms' loss and the readout's, each summed over a micro-batch's units: per sample the mean
+        over its anchors (``sample``), or every anchor as one unit (``token``), as the next-token loss counts them.
+        Zero when no trained box is found. Each term is counted so, and the terms are added. The readout
+        (``readout_weight``), one number per micro-batch and term, is counted once per unit of the micro-batch.
 
         The anchors are found on the host from one copy of the ids and labels; the head's scores are then computed
         for every anchor of the batch at once (rows padded to the most anchors of a row), so a GPU step waits on no
         per-row work."""
         ids, labels = batch["input_ids"].tolist(), batch["labels"].tolist()
         units = loss_units(batch["labels"], weighting) if self.readout_weight else 0  # once for every term
-        total = hidden_states[0].new_zeros((), dtype=torch.float32)
-        for kind, layer, target in self.terms:
-            found = self._find(kind, target, ids, labels)
+        attention = readout = hidden_states[0].new_zeros((), dtype=torch.float32)
+        for term in self.terms:
+            found = self._find(term.anchor, term.target, ids, labels)
             if found:
-                total = total + self._term(found, hidden_states[layer], layer, weighting, units)
-        return total
+                term_attention, term_readout = self._term(found, hidden_states[term.layer], term, weighting, units)
+                attention, readout = attention + term_attention, readout + term_readout
+        return attention, readout
 
     def _term(
-        self, found: list[RowAnchors], hidden: torch.Tensor, layer: int, weighting: str, units: int
-    ) -> torch.Tensor:
+        self, found: list[RowAnchors], hidden: torch.Tensor, term: BindingTerm, weighting: str, units: int
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         width = max(len(found_row.positions) for found_row in found)
         keys = max(len(found_row.keys) for found_row in found)
         device = hidden.device
@@ -268,11 +250,11 @@ class BindingLoss:
         ).to(device)  # (rows, width, keys)
         length = max(max(r.positions) for r in found) + 1  # the keys the last anchor sees (counted on the host)
         rows = [r.row for r in found]
-        log_attention, values = self._attention(hidden[rows, :length], anchor_at, layer)
+        log_attention, values = self._attention(hidden[rows, :length], anchor_at, term)
         losses = self._target_losses(log_attention, key_at, targets).masked_fill(~valid, 0.0).sum(dim=1)
         if weighting == "sample":
             losses = losses / valid.sum(dim=1)
-        total = losses.sum()
+        readout = losses.new_zeros(())
         # the readout: the rows with anchors alternate between the halves, each half needing a few rows (its anchors'
         # boxes repeat within a row)
         if self.readout_weight and len(found) >= 2 * READOUT_MIN_ROWS:
@@ -280,8 +262,8 @@ class BindingLoss:
             with torch.autocast(device.type, enabled=False):
                 outputs = (log_attention.exp() @ values)[valid]  # the head's output at each anchor, (anchors, dim)
             boxes = torch.tensor([padded(r.boxes, width) for r in found], device=device)[valid] / BOX_SCALE
-            total = total + self.readout_weight * units * cross_fitted_unexplained(outputs, boxes, halves)
-        return total
+            readout = self.readout_weight * units * cross_fitted_unexplained(outputs, boxes, halves)
+        return losses.sum(), readout
 
     def _find(self, kind: str, target: str, ids: list[list[int]], labels: list[list[int]]) -> list[RowAnchors]:
         """Each row of a micro-batch with a whole image before its anchors of ``kind``, and those anchors: attending
@@ -314,17 +296,17 @@ class BindingLoss:
             found.append(found_row)
         return found
 
-    def _attention(self, hidden, anchor_at, layer: int) -> tuple[torch.Tensor, torch.Tensor]:
-        """The head's log-attention from each anchor over the keys up to it, ``(rows, anchors, length)``, and its
-        values, ``(rows, length, dim)``, recomputed from ``hidden``, the input of ``layer``."""
-        decoder = self.text.layers[layer]
+    def _attention(self, hidden, anchor_at, term: BindingTerm) -> tuple[torch.Tensor, torch.Tensor]:
+        """``term``'s head's log-attention from each anchor over the keys up to it, ``(rows, anchors, length)``, and
+        its values, ``(rows, length, dim)``, recomputed from ``hidden``, the input of the term's layer."""
+        decoder = self.text.layers[term.layer]
         attention = decoder.self_attn
         length = hidden.shape[1]
         x = decoder.input_layernorm(hidden)
-        dim = self.head_dim
-        query = attention.q_proj(x)[..., self.head * dim : (self.head + 1) * dim]
-        key = attention.k_proj(x)[..., self.kv_head * dim : (self.kv_head + 1) * dim]
-        values = attention.v_proj(x)[..., self.kv_head * dim : (self.kv_head + 1) * dim]
+        dim, head, kv_head = attention.head_dim, term.head, term.head // self.heads_per_kv
+        query = attention.q_proj(x)[..., head * dim : (head + 1) * dim]
+        key = attention.k_proj(x)[..., kv_head * dim : (kv_head + 1) * dim]
+        values = attention.v_proj(x)[..., kv_head * dim : (kv_head + 1) * dim]
         cos, sin = self.text.rotary_emb(x, torch.arange(length, device=x.device)[None])
         query, key = apply_rotary_pos_emb(query[:, None], key[:, None], cos, sin)  # (rows, 1, length, dim)
         query = query[:, 0].gather(1, anchor_at[..., None].expand(-1, -1, dim))  # (rows, anchors, dim)
@@ -337,10 +319,10 @@ class BindingLoss:
         on_keys = log_attention.gather(2, key_at[:, None, :].expand(-1, log_attention.shape[1], -1))
         return -on_keys.masked_fill(~targets, float("-inf")).logsumexp(dim=-1)
 
-    def anchor_losses(self, hidden, anchor_at, key_at, targets, layer: int | None = None) -> torch.Tensor:
-        """-log of the head's attention mass on each anchor's targets, ``(rows, anchors)``: ``hidden`` is the input
-        of ``layer`` (default: ``binding_layer``) for the rows, up to at least the last anchor (keys after an anchor
-        are masked), ``anchor_at`` the anchors' positions, ``key_at`` the positions they may be asked to attend to
-        (the image tokens, or names) and ``targets`` which of those are the anchor's."""
-        log_attention, _ = self._attention(hidden, anchor_at, self.layer if layer is None else layer)
+    def anchor_losses(self, hidden, anchor_at, key_at, targets, term: int = 0) -> torch.Tensor:
+        """-log of the attention mass of term ``term``'s head (an index into :attr:`terms`) on each anchor's targets,
+        ``(rows, anchors)``: ``hidden`` is the input of that term's layer for the rows, up to at least the last anchor
+        (keys after an anchor are masked), ``anchor_at`` the anchors' positions, ``key_at`` the positions they may be
+        asked to attend to (the image tokens, or names) and ``targets`` which of those are the anchor's."""
+        log_attention, _ = self._attention(hidden, anchor_at, self.terms[term])
         return self._target_losses(log_attention, key_at, targets)

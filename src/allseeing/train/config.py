@@ -16,16 +16,9 @@ from allseeing import config as typed_config
 from allseeing.config import ConfigError, parse_overrides, read_preset
 from allseeing.data.manifest import DataSource
 from allseeing.model.presets import get_preset
+from allseeing.train.binding_terms import BindingTerm, parse_terms, terms_from_keys
 
 TRAINABLE = ("projector", "llm_and_projector", "all")
-# The binding loss's anchors (train/binding.py): every position predicting a box digit, the box's first token only
-# (where the model decides which object it writes: later digits can be read off those already written), or the last
-# token of the box's <ref>/<pred> name (whose own state holds the name); name+first: the name at binding_layer and the
-# first digit one layer later (its head can find the object through what the name's head gathered)
-BINDING_ANCHORS = ("all", "first", "name", "name+first")
-# What the first digit's head attends to: its box's image tokens, or (a relay) its box's name, whose state after the
-# name's own binding layer holds what that name's head found
-BINDING_FIRST_TARGETS = ("box", "name")
 
 
 @dataclass
@@ -82,8 +75,11 @@ class TrainConfig:
     binding_weight: float = 0.0
     binding_layer: int = -2  # negative from the last layer
     binding_head: int = 0
-    binding_anchors: str = "all"  # BINDING_ANCHORS
-    binding_first_target: str = "box"  # BINDING_FIRST_TARGETS, with first or name+first anchors
+    binding_anchors: str = "all"  # all | first | name | name+first (train/binding_terms.py)
+    binding_first_target: str = "box"  # box | name (a relay), with first or name+first anchors
+    # the terms in full, ANCHOR@LAYER:HEAD->TARGET joined by commas (train/binding_terms.py): when set, they replace
+    # binding_anchors, binding_layer, binding_head and binding_first_target
+    binding_terms: str = ""
     # per term, how much of the anchors' boxes the head's output leaves linearly unexplained (train/binding.py), added
     # to the binding loss times this weight (so trained times binding_weight as well); off at 0
     binding_readout_weight: float = 0.0
@@ -112,6 +108,17 @@ class TrainConfig:
             )
         return self.global_batch // per_step
 
+    def binding_term_list(self) -> list[BindingTerm]:
+        """The binding loss's terms: ``binding_terms`` if set, else those the shorter keys describe."""
+        try:
+            if self.binding_terms:
+                return parse_terms(self.binding_terms)
+            return terms_from_keys(
+                self.binding_anchors, self.binding_layer, self.binding_head, self.binding_first_target
+            )
+        except ValueError as error:
+            raise ConfigError(str(error)) from None
+
     def check(self) -> TrainConfig:
         if self.trainable not in TRAINABLE:
             raise ConfigError(f"trainable must be one of {', '.join(TRAINABLE)}, got {self.trainable!r}")
@@ -131,16 +138,7 @@ class TrainConfig:
                 raise ConfigError(f"{name} must be a finite number >= 0, got {getattr(self, name)}")
         if self.binding_readout_weight and not self.binding_weight:
             raise ConfigError("binding_readout_weight > 0 needs binding_weight > 0 (the readout is part of that loss)")
-        if self.binding_anchors not in BINDING_ANCHORS:
-            choices = ", ".join(BINDING_ANCHORS)
-            raise ConfigError(f"binding_anchors must be one of {choices}, got {self.binding_anchors!r}")
-        if self.binding_first_target not in BINDING_FIRST_TARGETS:
-            choices = ", ".join(BINDING_FIRST_TARGETS)
-            raise ConfigError(f"binding_first_target must be one of {choices}, got {self.binding_first_target!r}")
-        if self.binding_first_target == "name" and self.binding_anchors not in ("first", "name+first"):
-            raise ConfigError(
-                f"binding_first_target name needs first or name+first anchors, got {self.binding_anchors}"
-            )
+        self.binding_term_list()
         if self.binding_weight and self.engine == "fsdp":
             raise ConfigError("binding_weight > 0 needs engine=ddp (it calls one layer's projections outside FSDP2)")
         if self.schedule not in ("cosine", "constant"):

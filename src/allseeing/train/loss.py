@@ -25,11 +25,12 @@ def loss_units(labels: torch.Tensor, weighting: str) -> int:
 
 
 class LossSum(NamedTuple):
-    """A micro-batch's loss summed over its units, their count, and the binding loss's own sum (None when off)."""
+    """A micro-batch's loss summed over its units, their count, and the binding loss's own sums, its attention terms'
+    and its readout's (None when off)."""
 
     total: torch.Tensor
     units: int
-    binding: torch.Tensor | None = None
+    binding: tuple[torch.Tensor, torch.Tensor] | None = None
 
 
 def summed_loss(model, batch: dict, weighting: str = "token", binding: BindingLoss | None = None) -> LossSum:
@@ -52,5 +53,5 @@ def summed_loss(model, batch: dict, weighting: str = "token", binding: BindingLo
     total, units = losses.sum(), loss_units(labels, weighting)
     if binding is None:
         return LossSum(total, units)
-    tied = binding.summed({**batch, "labels": labels}, outputs.hidden_states, weighting)
-    return LossSum(total + binding.weight * tied, units, tied)
+    tied = binding.summed_parts({**batch, "labels": labels}, outputs.hidden_states, weighting)
+    return LossSum(total + binding.weight * sum(tied), units, tied)

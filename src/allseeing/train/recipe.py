@@ -100,10 +100,7 @@ class Recipe:
                 self.model,
                 self.processor.tokenizer,
                 weight=config.binding_weight,
-                layer=config.binding_layer,
-                head=config.binding_head,
-                anchors=config.binding_anchors,
-                first_target=config.binding_first_target,
+                terms=config.binding_term_list(),
                 readout_weight=config.binding_readout_weight,
             )
             if config.binding_weight
@@ -241,8 +238,9 @@ class Recipe:
             dist.all_reduce(counts)
         units, self.budget.elapsed = counts[0], float(counts[3])
         autocast = torch.autocast(self.device.type, dtype=torch.bfloat16) if config.bf16 else nullcontext()
-        # [the loss, the binding loss on its own]: the latter is logged (how much attention finds the boxes)
-        loss_total = torch.zeros(2, dtype=torch.float64)
+        # [the loss, the binding loss's attention terms, its readout]: the latter two are logged on their own (how much
+        # attention finds the boxes, how much of the boxes the heads' outputs leave unexplained)
+        loss_total = torch.zeros(3, dtype=torch.float64)
         for index, batch in enumerate(chunk):
             batch = {k: v.to(self.device) for k, v in batch.items()}
             with self.engine.gradient_sync(index == len(chunk) - 1), autocast:
@@ -250,7 +248,7 @@ class Recipe:
                 (loss.total * self.world / units.item()).backward()
             loss_total[0] += loss.total.detach().double().cpu()
             if loss.binding is not None:
-                loss_total[1] += loss.binding.detach().double().cpu()
+                loss_total[1:] += torch.stack(loss.binding).detach().double().cpu()
         if config.max_grad_norm:
             torch.nn.utils.clip_grad_norm_(self.trainable, config.max_grad_norm)
         self.optimizer.step()
@@ -258,10 +256,11 @@ class Recipe:
         self.optimizer.zero_grad(set_to_none=True)
         if self.world > 1:
             dist.all_reduce(loss_total)
-        self.binding_loss = float(loss_total[1] / units)
+        self.binding_loss, self.binding_readout = (float(part / units) for part in loss_total[1:])
         return float(loss_total[0] / units), counts
 
     def _log_entry(self, step: int, loss: float, counts: torch.Tensor, seconds: float) -> dict:
+        readout = self.binding is not None and self.binding.readout_weight > 0
         return {
             "step": step,
             "loss": round(loss, 6),
@@ -270,6 +269,7 @@ class Recipe:
             "trained_tokens_per_s": round(float(counts[1]) / seconds, 1),
             "samples_per_s": round(self.config.global_batch / seconds, 2),
             **({"binding_loss": round(self.binding_loss, 6)} if self.binding else {}),
+            **({"binding_readout": round(self.binding_readout, 6)} if readout else {}),
         }
 
     # -- saving ------------------------------------------------------------------------------------------------

@@ -26,14 +26,14 @@ class Grounding(SingleTurnTask):
         require_all(questions, self.fields, context.questions_path)
         for question, prediction in scored_rows(questions, predictions, official):
             answer = answer_text(prediction)
-            right = False
+            truth, size = tuple(question["bbox"]), (question["width"], question["height"])
+            right, box = False, None
             if answer is not None:
-                truth, size = tuple(question["bbox"]), (question["width"], question["height"])
                 box, bad = read_box(answer, official)
                 right = box is not None and hit(box, truth, size, context.box_format, official)
                 invalid += bad or right is None
-                if "image" in question:
-                    per_image.setdefault(question["image"], []).append((truth, box, size))
+            if "image" in question:  # unanswered questions too: query_check counts every question asked
+                per_image.setdefault(question["image"], []).append((truth, box, size))
             hits.setdefault(question["category"], []).append(bool(right))
         categories = sorted({question["category"] for question in questions})
         result = {c: percent(sum(hits[c]), len(hits[c])) if c in hits else None for c in categories}
