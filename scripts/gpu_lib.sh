@@ -20,6 +20,8 @@ pack_bf16() {
   local out=$1 failed=0 folder name
   shift
   [ $# -gt 0 ] || return 0
+  # a folder left by an earlier call must not be tarred in place of one this call could not save
+  for folder in "$@"; do rm -rf "bf16/${folder//\//-}"; done
   # one process for all: torch and transformers load once
   python - "$@" <<'PY' || failed=1
 import sys

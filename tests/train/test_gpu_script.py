@@ -114,3 +114,18 @@ def test_the_campaign_script_runs_its_plan_from_the_start_model_and_packs_each_s
     )
     assert failed.returncode != 0
     assert (tmp_path / "out2/records.tar").exists()
+
+
+def test_pack_bf16_never_tars_a_folder_left_by_an_earlier_call(tmp_path, tiny_model_dir):
+    """A folder it cannot load fails the call, and the same name's bf16 copy from before is not packed for it."""
+    stale = tmp_path / "bf16" / "runs-x"
+    stale.mkdir(parents=True)
+    (stale / "config.json").write_text("{}")
+    (tmp_path / "runs" / "x").mkdir(parents=True)  # not a model
+    (tmp_path / "runs" / "good").symlink_to(tiny_model_dir)
+    command = f"source {REPO / 'scripts' / 'gpu_lib.sh'} && pack_bf16 out runs/x runs/good"
+    (tmp_path / "out").mkdir()
+    environment = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+    result = subprocess.run(["bash", "-c", command], cwd=tmp_path, env=environment, capture_output=True, text=True)
+    assert result.returncode == 1 and "pack: runs/x:" in result.stderr
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["runs-good.tar"]

@@ -132,8 +132,8 @@ def write_overlays(
 
 
 def _save(image: Image.Image, root: Path, name: str) -> Path:
-    path = (root / name).resolve()
-    if path.parent != root.resolve():
+    """``root / name`` as the caller gave ``root`` (relative stays relative), once it is sure to lie inside it."""
+    if (root / name).resolve().parent != root.resolve():
         raise ValueError(f"refusing to write {name!r} outside {root}")
-    image.save(path)
-    return path
+    image.save(root / name)
+    return root / name
