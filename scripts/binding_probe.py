@@ -4,7 +4,8 @@
    ``allseeing.train.binding``) that an anchor puts on the asked object's box and on another object's box of the
    same image (``--anchor first``: the position predicting the box's first digit; ``name``: the name's last token
    in the answer). ``asked_higher`` is the share of questions where the asked box gets more: 0.5 when the head
-   finds objects but not the named one.
+   finds objects but not the named one. ``--every-head`` adds the same for every head of every layer
+   (``attention_by_head``, keyed ``LAYER:HEAD``): which heads look at objects from the anchor, and which pick one.
 2. ``colour_readable``: held-out accuracy (%) of a linear classifier reading the asked object's colour word from
    the state of (a) the image token under the box's centre and (b) the anchor, at the input of every language-model
    layer (index 0: the embeddings; the last: after the last layer). Chance is one over the number of colours. If
@@ -51,26 +52,33 @@ def states(model, processor, binding: BindingLoss, anchor: str, question: dict, 
     return hidden, positions[0], box, image_positions
 
 
-def attention_shares(model, processor, binding, anchor, questions, image_root, limit) -> dict:
-    asked, other = [], []
+def attention_shares(model, processor, binding, anchor, questions, image_root, limit) -> list[dict]:
+    """Per term of ``binding`` (one head each): its mean share on the asked and on the other box, and how often the
+    asked one gets more."""
+    asked, other = [[] for _ in binding.terms], [[] for _ in binding.terms]
     for question, another in pairs(questions)[:limit]:
         hidden, position, box, image_positions = states(model, processor, binding, anchor, question, image_root)
         other_box = encode(tuple(another["bbox"]), (another["width"], another["height"]))
-        for target, shares in ((box, asked), (other_box, other)):
-            with torch.no_grad():
-                loss = binding.anchor_losses(
-                    hidden[binding.terms[0].layer],
-                    torch.tensor([[position]]),
-                    image_positions[None],
-                    patch_mask(target, binding.grid)[None, None],
-                )
-            shares.append(float(torch.exp(-loss[0, 0])))
-    return {
-        "questions": len(asked),
-        "asked_share": round(statistics.mean(asked), 4),
-        "other_share": round(statistics.mean(other), 4),
-        "asked_higher": round(sum(a > o for a, o in zip(asked, other, strict=True)) / len(asked), 3),
-    }
+        for index, term in enumerate(binding.terms):
+            for target, shares in ((box, asked[index]), (other_box, other[index])):
+                with torch.no_grad():
+                    loss = binding.anchor_losses(
+                        hidden[term.layer],
+                        torch.tensor([[position]]),
+                        image_positions[None],
+                        patch_mask(target, binding.grid)[None, None],
+                        term=index,
+                    )
+                shares.append(float(torch.exp(-loss[0, 0])))
+    return [
+        {
+            "questions": len(on_asked),
+            "asked_share": round(statistics.mean(on_asked), 4),
+            "other_share": round(statistics.mean(on_other), 4),
+            "asked_higher": round(sum(a > o for a, o in zip(on_asked, on_other, strict=True)) / len(on_asked), 3),
+        }
+        for on_asked, on_other in zip(asked, other, strict=True)
+    ]
 
 
 def linear_accuracy(features: torch.Tensor, labels: torch.Tensor, train: int) -> float:
@@ -119,6 +127,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--head", type=int, default=0)
     parser.add_argument("--anchor", choices=("first", "name"), default="first")
     parser.add_argument("--limit", type=int, default=200, help="questions for the attention probe (twice: colours)")
+    parser.add_argument(
+        "--every-head", action="store_true", help="also the attention shares of every head of every layer (by_head)"
+    )
     args = parser.parse_args(argv)
     questions = [json.loads(line) for line in args.questions.read_text(encoding="utf-8").splitlines() if line.strip()]
     for number, question in enumerate(questions, 1):
@@ -126,15 +137,22 @@ def main(argv: list[str] | None = None) -> int:
             raise SystemExit(f"{args.questions}: line {number} does not use the grounding prompt {PREFIX!r}")
     model, processor = load(args.model)
     model.eval()
-    term = BindingTerm(args.anchor, args.layer, args.head)
-    binding = BindingLoss(model, processor.tokenizer, weight=1.0, terms=[term])
+    text = model.config.text_config
+    heads = [(args.layer, args.head)]
+    if args.every_head:
+        heads += [(layer, head) for layer in range(text.num_hidden_layers) for head in range(text.num_attention_heads)]
+    terms = [BindingTerm(args.anchor, layer, head) for layer, head in heads]
+    binding = BindingLoss(model, processor.tokenizer, weight=1.0, terms=terms)
     probe = (model, processor, binding, args.anchor, questions, args.image_root, args.limit)
+    shares = attention_shares(*probe)
+    by_head = {f"{term.layer}:{term.head}": share for term, share in zip(binding.terms[1:], shares[1:], strict=True)}
     result = {
         "model": args.model,
         "layer": binding.terms[0].layer,
         "head": args.head,
         "anchor": args.anchor,
-        "attention": attention_shares(*probe),
+        "attention": shares[0],
+        **({"attention_by_head": by_head} if args.every_head else {}),
         "colour_readable": colour_readability(*probe),
     }
     print(json.dumps(result, indent=2))
