@@ -58,9 +58,9 @@ def test_relay_anchors_pair_each_named_boxs_first_digit_with_its_name():
     strings += [" <ref>x</ref><box>[[", "0, 0, 1, 1]]</box>", " <pred>on</pred><box>[[", "9", ", 9, 99, 99]]</box>"]
     ids = list(range(len(strings)))
     labels = [*ids[:-2], IGNORE, IGNORE]  # the last box's digits are not trained
-    # " star" (3) is the name, "1" (5) the first digit, predicted at 4; "x" shares its token with "[[" (7), so the
-    # position predicting the digit is the name's own and there is nothing to relay
-    assert relay_anchors(ids, labels, strings) == [(4, 3, (1, 2, 3, 4))]
+    # " star" (3) is the name, "1" (5) the first digit, predicted at 4, and the others in 6, predicted at 5; "x" shares
+    # its token with "[[" (7), so the position predicting the digit is the name's own and there is nothing to relay
+    assert relay_anchors(ids, labels, strings) == [([4, 5], 3, (1, 2, 3, 4))]
 
 
 def test_patch_mask_takes_the_patches_whose_centres_lie_in_the_box():
@@ -138,17 +138,22 @@ def test_the_loss_is_minus_log_of_the_heads_attention_on_the_box(tiny, train_dat
     assert float(first_total) == pytest.approx(float(sum(loss for loss, is_first in expected if is_first)), rel=1e-5)
 
 
-def test_the_relay_is_the_first_digits_attention_on_its_name(tiny, train_data):
-    """first_target name: -log of the layer's own attention from the first digit's predictor to the name."""
+def test_the_relay_is_the_digits_attention_on_their_name(tiny, train_data):
+    """A relay: -log of the layer's own attention from the first (or every) digit's predictor to its name."""
     model, processor, _ = tiny
     (encoded,), ids, labels, out = eager_pass(model, processor, [several_questions(train_data)], train_data)
     relay = binding_loss(model, processor, "first@1:1->name")
     pairs = relay_anchors(encoded.input_ids, encoded.labels, relay.strings)
     assert len(pairs) > 1, "several questions, each answered with a named box"
-    expected = [-torch.log(out.attentions[1][0, 1, anchor, name]) for anchor, name, _ in pairs]
+    expected = [-torch.log(out.attentions[1][0, 1, anchors[0], name]) for anchors, name, _ in pairs]
+    every = [-torch.log(out.attentions[1][0, 1, anchor, name]) for anchors, name, _ in pairs for anchor in anchors]
     with torch.no_grad():
         total = relay.summed({"input_ids": ids, "labels": labels}, out.hidden_states, "token")
+        every_total = binding_loss(model, processor, "all@1:1->name").summed(
+            {"input_ids": ids, "labels": labels}, out.hidden_states, "token"
+        )
     assert float(total) == pytest.approx(float(sum(expected)), rel=1e-5)
+    assert len(every) > len(expected) and float(every_total) == pytest.approx(float(sum(every)), rel=1e-5)
 
 
 def test_a_batch_scores_each_row_as_it_would_alone(tiny, train_data):
@@ -283,7 +288,7 @@ def test_terms_are_parsed_and_the_shorter_keys_describe_the_same_terms():
         ("name@1->box", "'name@1->box' is not ANCHOR@LAYER:HEAD->TARGET"),
         ("digit@1:0->box", "anchor must be one of all, first, name, got 'digit'"),
         ("name@1:0->patch", "target must be one of box, name, got 'patch'"),
-        ("name@1:0->name", "the name target is a relay from the first digit, got anchor 'name'"),
+        ("name@1:0->name", "the name target is a relay from a box's digits, got anchor 'name'"),
         ("name@1:0->box,name@1:0->box", "repeat a term"),
     ]:
         with pytest.raises(ValueError, match=message):

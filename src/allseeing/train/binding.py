@@ -13,11 +13,11 @@ exactly as the layer computes them), so the saved model stays a stock ``LlavaFor
 added, and after training the head looks where the answer's object is. What the head reads there (the stage-0
 tower's patch features, which hold their object's box) reaches the later layers that write the digits. The anchors:
 ``all`` positions that predict the box's digits, the ``first`` of them (where the model picks its object), or the
-``name``'s last token (``<ref>red star</ref>`` before ``<box>``), whose own state holds the name. A ``first`` digit's
-term may instead target its box's name (the name's last token): a relay, so that the position that picks the object
-reads the name, and what the name's own head found in the image. Where a head looks does not make it carry what it
-finds: with ``readout_weight`` each head's output at its anchors is also asked to hold the anchor's box
-(:func:`cross_fitted_unexplained`).
+``name``'s last token (``<ref>red star</ref>`` before ``<box>``), whose own state holds the name. A digit's term
+(``first`` or ``all``) may instead target its box's name (the name's last token): a relay, so that the position that
+picks the object reads the name, and what the name's own head found in the image. Where a head looks does not
+make it carry what it finds: with ``readout_weight`` each head's output at its anchors is also asked to hold the
+anchor's box (:func:`cross_fitted_unexplained`).
 
 Boxes are found in the trained tokens by their text, ``[x1, y1, x2, y2]`` in upstream's ``square999`` frame (on the
 image padded to a square, which is the tower's input with ``image_aspect: pad``); an image token is inside a box
@@ -106,9 +106,10 @@ def name_anchors(input_ids: Sequence[int], labels: Sequence[int], strings: Seque
 
 def relay_anchors(
     input_ids: Sequence[int], labels: Sequence[int], strings: Sequence[str]
-) -> list[tuple[int, int, Box]]:
-    """(the position that predicts a named box's first digit, the position of its name's last token, that box) for
-    each ``<ref>``/``<pred>`` name whose first box's first digit is trained and whose name is written in the reply."""
+) -> list[tuple[list[int], int, Box]]:
+    """(the positions that predict a named box's digits, the position of its name's last token, that box) for each
+    ``<ref>``/``<pred>`` name written in the reply whose first box's first digit is trained and predicted after the
+    name (a name sharing its token with ``[[`` has nothing to relay); its other digits are kept where trained."""
     text, starts = _text(input_ids, strings)
     relays = []
     for match in NAMED_BOXES.finditer(text):
@@ -116,9 +117,11 @@ def relay_anchors(
         if box is None:
             continue
         name = bisect_right(starts, match.end(1) - 1) - 1
-        digit = bisect_right(starts, match.start(2) + box.start(1)) - 1
-        if labels[name] != IGNORE_INDEX and labels[digit] != IGNORE_INDEX and digit - 1 > name:
-            relays.append((digit - 1, name, _box(box)))
+        first = bisect_right(starts, match.start(2) + box.start(1)) - 1
+        last = bisect_right(starts, match.start(2) + box.end(4) - 1) - 1
+        if labels[name] != IGNORE_INDEX and labels[first] != IGNORE_INDEX and first - 1 > name:
+            positions = [index - 1 for index in range(first, last + 1) if labels[index] != IGNORE_INDEX]
+            relays.append((positions, name, _box(box)))
     return relays
 
 
@@ -277,9 +280,13 @@ class BindingLoss:
                 relays = relay_anchors(row_ids, row_labels, self.strings)
                 if not relays or image[-1] > relays[0][1]:
                     continue
-                anchor_at, names, boxes = (list(column) for column in zip(*relays, strict=True))
-                # anchor k's target is key k, its own name
-                found.append(RowAnchors(row, names, anchor_at, list(torch.eye(len(relays), dtype=torch.bool)), boxes))
+                found_row = RowAnchors(row, keys=[name for _, name, _ in relays])
+                for own, (positions, _, box) in zip(torch.eye(len(relays), dtype=torch.bool), relays, strict=True):
+                    positions = positions[:1] if kind == "first" else positions
+                    found_row.positions += positions
+                    found_row.targets += [own] * len(positions)  # each anchor's target is its own name
+                    found_row.boxes += [box] * len(positions)
+                found.append(found_row)
                 continue
             anchors = (name_anchors if kind == "name" else box_anchors)(row_ids, row_labels, self.strings)
             if kind == "first":

@@ -9,8 +9,9 @@ A term is written ``ANCHOR@LAYER:HEAD->TARGET``, several joined by commas (``bin
   digit, where the model picks the object: later digits can be read off those already written) or ``name`` (the last
   token of the box's ``<ref>``/``<pred>`` name, whose own state holds the name);
 - ``LAYER`` (negative from the last) and ``HEAD``: the language-model head whose attention is asked for;
-- ``TARGET``: ``box`` (the image tokens inside the box) or, from the ``first`` digit only, ``name`` (a relay: the
-  box's name's last token, whose state holds the name and, after that name's own binding layer, what its head found).
+- ``TARGET``: ``box`` (the image tokens inside the box) or, from the digits (``first`` or ``all``), ``name`` (a relay:
+  the box's name's last token, whose state holds the name and, after that name's own binding layer, what its head
+  found).
 
 The older keys (``binding_anchors``, ``binding_layer``, ``binding_head``, ``binding_first_target``) describe the same
 terms in a shorter form, :func:`terms_from_keys`.
@@ -40,8 +41,8 @@ class BindingTerm:
             raise ValueError(f"binding anchor must be one of {', '.join(ANCHORS)}, got {self.anchor!r}")
         if self.target not in TARGETS:
             raise ValueError(f"binding target must be one of {', '.join(TARGETS)}, got {self.target!r}")
-        if self.target == "name" and self.anchor != "first":
-            raise ValueError(f"the name target is a relay from the first digit, got anchor {self.anchor!r}")
+        if self.target == "name" and self.anchor == "name":
+            raise ValueError("the name target is a relay from a box's digits, got anchor 'name'")
         if self.head < 0:
             raise ValueError(f"binding head must be >= 0, got {self.head}")
 
