@@ -5,7 +5,10 @@ answers under the same question: the asked object's ``<ref>expression</ref><box>
 with the box of another object of the image (the next one asked about). It reports the mean negative
 log-likelihood (nats per token) of the box digits, and of the leading digit of each coordinate (the coarse place),
 for both. ``gap`` = other - asked: zero for a model that ignores the expression (it points at one object whatever
-is asked), positive once names are bound to places. It moves long before greedy answers hit IoU > 0.5.
+is asked), positive once names are bound to places. It moves long before greedy answers hit IoU > 0.5. The box's
+first digit is where the model picks its object (both answers share all before it; later digits can follow the
+ones written, the other object's included): ``first_digit`` gives its gap alone and, over the pairs whose first
+digits differ, how often the asked object's is the likelier (``asked_likelier``, 0.5 by chance).
 
     python scripts/grounding_probe.py --model runs/x/checkpoint-1000 \
         --questions heldout/eval/grounding/grounding_eval.jsonl --image-root heldout [--limit 200]
@@ -52,8 +55,9 @@ def answer(expression: str, question: dict) -> str:
     return object_mention(expression, [box]) + "."
 
 
-def box_nll(model, processor, image_root: Path, rows: list[tuple[dict, str]]) -> list[tuple[float, float]]:
-    """(mean NLL of the box digits, of the leading digits) of each (question, answer) row."""
+def box_nll(model, processor, image_root: Path, rows: list[tuple[dict, str]]) -> list[tuple[float, float, float, int]]:
+    """(mean NLL of the box digits, of the leading digits, the first digit's NLL, the first digit) of each (question,
+    answer) row."""
     images = {name: load_image(image_root / name) for name in {question["image"] for question, _ in rows}}
     samples = []
     for question, text in rows:
@@ -70,7 +74,9 @@ def box_nll(model, processor, image_root: Path, rows: list[tuple[dict, str]]) ->
         positions = (targets[row] != IGNORE_INDEX).nonzero().flatten().tolist()
         digits = [p for p in positions if processor.tokenizer.convert_ids_to_tokens(int(targets[row, p])).isdigit()]
         leading = [p for p in digits if p - 1 not in digits]
-        result.append((nll[row, digits].mean().item(), nll[row, leading].mean().item()))
+        first = digits[0]
+        means = nll[row, digits].mean().item(), nll[row, leading].mean().item()
+        result.append((*means, nll[row, first].item(), int(targets[row, first])))
     return result
 
 
@@ -95,7 +101,20 @@ def probe(model_dir: str, questions_path: Path, image_root: Path, limit: int | N
         wrong = sum(s[column] for s in other) / len(other)
         return {"asked": round(right, 4), "other": round(wrong, 4), "gap": round(wrong - right, 4)}
 
-    return {"model": model_dir, "questions": len(chosen), "box_digits": summary(0), "leading_digits": summary(1)}
+    # both answers share everything before the box's first digit, so that digit is the model's choice between the two
+    # objects: where their first digits differ, how often the asked one's is the likelier (0.5 by chance)
+    differ = [(a[2], o[2]) for a, o in zip(asked, other, strict=True) if a[3] != o[3]]
+    first = summary(2) | {
+        "differ": len(differ),
+        "asked_likelier": round(sum(a < o for a, o in differ) / len(differ), 3) if differ else None,
+    }
+    return {
+        "model": model_dir,
+        "questions": len(chosen),
+        "box_digits": summary(0),
+        "leading_digits": summary(1),
+        "first_digit": first,
+    }
 
 
 def main() -> None:

@@ -31,10 +31,12 @@ def test_the_probe_scores_asked_and_other_boxes(tmp_path, tiny_model_dir):
     questions = tmp_path / "eval" / "grounding" / "grounding_eval.jsonl"
     result = grounding_probe.probe(str(tiny_model_dir), questions, tmp_path, limit=5, batch_size=4)
     assert result["questions"] == 5
-    for part in ("box_digits", "leading_digits"):
+    for part in ("box_digits", "leading_digits", "first_digit"):
         scores = result[part]
         assert 0 < scores["asked"] < 20 and 0 < scores["other"] < 20
         assert scores["gap"] == pytest.approx(scores["other"] - scores["asked"], abs=2e-4)
+    first = result["first_digit"]
+    assert 0 < first["differ"] <= 5 and 0 <= first["asked_likelier"] <= 1
 
     lines = questions.read_text().splitlines()
     changed = json.loads(lines[0]) | {"text": "Where is it?"}
