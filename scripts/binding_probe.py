@@ -128,7 +128,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--anchor", choices=("first", "name"), default="first")
     parser.add_argument("--limit", type=int, default=200, help="questions for the attention probe (twice: colours)")
     parser.add_argument(
-        "--every-head", action="store_true", help="also the attention shares of every head of every layer (by_head)"
+        "--every-head",
+        action="store_true",
+        help="also the attention shares of every head of every layer (attention_by_head)",
     )
     args = parser.parse_args(argv)
     questions = [json.loads(line) for line in args.questions.read_text(encoding="utf-8").splitlines() if line.strip()]
@@ -138,14 +140,20 @@ def main(argv: list[str] | None = None) -> int:
     model, processor = load(args.model)
     model.eval()
     text = model.config.text_config
-    heads = [(args.layer, args.head)]
-    if args.every_head:
-        heads += [(layer, head) for layer in range(text.num_hidden_layers) for head in range(text.num_attention_heads)]
+    layers = text.num_hidden_layers
+    if not -layers <= args.layer < layers:
+        raise SystemExit(f"--layer {args.layer} is not a layer of a {layers}-layer model")
+    chosen = (args.layer % layers, args.head)
+    heads = [chosen]
+    if args.every_head:  # the chosen head once, first
+        every = [(layer, head) for layer in range(layers) for head in range(text.num_attention_heads)]
+        heads += [pair for pair in every if pair != chosen]
     terms = [BindingTerm(args.anchor, layer, head) for layer, head in heads]
     binding = BindingLoss(model, processor.tokenizer, weight=1.0, terms=terms)
     probe = (model, processor, binding, args.anchor, questions, args.image_root, args.limit)
     shares = attention_shares(*probe)
-    by_head = {f"{term.layer}:{term.head}": share for term, share in zip(binding.terms[1:], shares[1:], strict=True)}
+    by_term = sorted(zip(binding.terms, shares, strict=True), key=lambda pair: (pair[0].layer, pair[0].head))
+    by_head = {f"{term.layer}:{term.head}": share for term, share in by_term}
     result = {
         "model": args.model,
         "layer": binding.terms[0].layer,

@@ -20,10 +20,12 @@ pack_bf16() {
   local out=$1 failed=0 folder name
   shift
   [ $# -gt 0 ] || return 0
+  for folder in "$@"; do [ -n "$folder" ] || { echo "pack: an empty folder name" >&2; return 1; }; done
   # a folder left by an earlier call must not be tarred in place of one this call could not save
   for folder in "$@"; do rm -rf "bf16/${folder//\//-}"; done
   # one process for all: torch and transformers load once
   python - "$@" <<'PY' || failed=1
+import shutil
 import sys
 from pathlib import Path
 
@@ -33,11 +35,13 @@ from allseeing.model.build import load, save
 
 failed = 0
 for folder in sys.argv[1:]:
+    target = Path("bf16") / folder.replace("/", "-")
     try:
         model, processor = load(folder)
-        save(model.to(torch.bfloat16), processor, Path("bf16") / folder.replace("/", "-"))
-    except Exception as error:  # pack the others all the same
+        save(model.to(torch.bfloat16), processor, target)
+    except Exception as error:  # pack the others all the same, never a half-written copy
         print(f"pack: {folder}: {error}", file=sys.stderr)
+        shutil.rmtree(target, ignore_errors=True)
         failed = 1
 sys.exit(failed)
 PY

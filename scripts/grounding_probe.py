@@ -7,8 +7,9 @@ log-likelihood (nats per token) of the box digits, and of the leading digit of e
 for both. ``gap`` = other - asked: zero for a model that ignores the expression (it points at one object whatever
 is asked), positive once names are bound to places. It moves long before greedy answers hit IoU > 0.5. The box's
 first digit is where the model picks its object (both answers share all before it; later digits can follow the
-ones written, the other object's included): ``first_digit`` gives its gap alone and, over the pairs whose first
-digits differ, how often the asked object's is the likelier (``asked_likelier``, 0.5 by chance).
+ones written, the other object's included): ``first_digit`` gives, over the pairs whose first digits differ
+(``differ``), that digit's gap alone and how often the asked object's is the likelier (``asked_likelier``, 0.5 by
+chance).
 
     python scripts/grounding_probe.py --model runs/x/checkpoint-1000 \
         --questions heldout/eval/grounding/grounding_eval.jsonl --image-root heldout [--limit 200]
@@ -103,11 +104,13 @@ def probe(model_dir: str, questions_path: Path, image_root: Path, limit: int | N
 
     # both answers share everything before the box's first digit, so that digit is the model's choice between the two
     # objects: where their first digits differ, how often the asked one's is the likelier (0.5 by chance)
+    # (pairs whose first digits are the same token score the same, so the first digit's gap is over the others)
     differ = [(a[2], o[2]) for a, o in zip(asked, other, strict=True) if a[3] != o[3]]
-    first = summary(2) | {
-        "differ": len(differ),
-        "asked_likelier": round(sum(a < o for a, o in differ) / len(differ), 3) if differ else None,
-    }
+    first = {"differ": len(differ), "asked_likelier": None}
+    if differ:
+        right, wrong = (sum(column) / len(differ) for column in zip(*differ, strict=True))
+        first |= {"asked": round(right, 4), "other": round(wrong, 4), "gap": round(wrong - right, 4)}
+        first["asked_likelier"] = round(sum(a < o for a, o in differ) / len(differ), 3)
     return {
         "model": model_dir,
         "questions": len(chosen),

@@ -71,6 +71,8 @@ def test_overrides_are_typed_and_unknown_keys_refused():
         load_config("configs/train/small-synth.yaml", ["binding_terms=name@1:0"])
     terms = load_config("configs/train/small-synth.yaml", ["binding_terms=name@1:0->box, first@0:2->name"])
     assert [str(term) for term in terms.binding_term_list()] == ["name@1:0->box", "first@0:2->name"]
+    with pytest.raises(ConfigError, match="binding_terms replaces binding_layer: give one or the other"):
+        load_config("configs/train/small-synth.yaml", ["binding_terms=name@1:0->box", "binding_layer=1"])
 
 
 def test_ratios_must_be_non_negative_and_leave_something_to_train():

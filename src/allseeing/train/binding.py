@@ -204,6 +204,9 @@ class BindingLoss:
             raise ValueError("the binding loss needs at least one term")
         # each term with its layer counted from the first
         self.terms = [BindingTerm(t.anchor, t.layer % layers, t.head, t.target) for t in terms]
+        if len(set(self.terms)) < len(self.terms):
+            written = ", ".join(map(str, terms))
+            raise ValueError(f"binding terms {written} repeat a term of a {layers}-layer model (layer -1 is the last)")
         self.heads_per_kv = heads // text.config.num_key_value_heads
         self.grid = patch_grid(model.config.vision_config)
         self.image_token = model.config.image_token_id

@@ -51,16 +51,19 @@ class BindingTerm:
 
 
 def parse_terms(text: str) -> list[BindingTerm]:
-    """``ANCHOR@LAYER:HEAD->TARGET`` terms joined by commas (spaces ignored); ValueError naming the bad one."""
+    """``ANCHOR@LAYER:HEAD->TARGET`` terms joined by commas (white space ignored); ValueError naming the bad one."""
     terms = []
-    for part in text.replace(" ", "").split(","):
+    for part in "".join(text.split()).split(","):
         match = TERM.match(part)
         if match is None:
             raise ValueError(f"binding term {part!r} is not ANCHOR@LAYER:HEAD->TARGET (for example name@1:0->box)")
         anchor, layer, head, target = match.groups()
-        terms.append(BindingTerm(anchor, int(layer), int(head), target))
+        try:
+            terms.append(BindingTerm(anchor, int(layer), int(head), target))
+        except ValueError as error:
+            raise ValueError(f"binding term {part!r}: {error}") from None
     if len(set(terms)) < len(terms):
-        raise ValueError(f"binding terms {text!r} repeat a term")
+        raise ValueError(f"binding terms {text.strip()!r} repeat a term")
     return terms
 
 

@@ -112,6 +112,10 @@ class TrainConfig:
         """The binding loss's terms: ``binding_terms`` if set, else those the shorter keys describe."""
         try:
             if self.binding_terms:
+                shorter = ("binding_anchors", "binding_layer", "binding_head", "binding_first_target")
+                given = [key for key in shorter if getattr(self, key) != getattr(TrainConfig, key)]
+                if given:
+                    raise ValueError(f"binding_terms replaces {', '.join(given)}: give one or the other")
                 return parse_terms(self.binding_terms)
             return terms_from_keys(
                 self.binding_anchors, self.binding_layer, self.binding_head, self.binding_first_target

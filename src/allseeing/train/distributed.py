@@ -20,10 +20,12 @@ ENGINES = ("ddp", "fsdp")
 
 
 def distributed() -> tuple[int, int]:
-    """(rank, world size); joins the process group under torchrun (gloo on CPU, nccl on GPU)."""
+    """(rank, world size); joins the process group under torchrun (gloo on CPU; on GPUs nccl, and gloo for CPU
+    tensors)."""
     world = int(os.environ.get("WORLD_SIZE", 1))
     if world > 1 and not dist.is_initialized():
-        dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
+        # the loop also all-reduces small CPU tensors (counts, logged losses), which NCCL alone refuses
+        dist.init_process_group("cpu:gloo,cuda:nccl" if torch.cuda.is_available() else "gloo")
     return (dist.get_rank() if world > 1 else 0), world
 
 
