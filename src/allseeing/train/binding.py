@@ -72,6 +72,14 @@ def _box(match: re.Match) -> Box:
     return tuple(int(match.group(k)) for k in range(1, 5))
 
 
+def _digit_tokens(starts: list[int], box: re.Match, offset: int = 0) -> range:
+    """The tokens holding the characters of ``box``'s four numbers, from the first digit of ``x1`` to the last of
+    ``y2`` (``box`` matched ``BOX`` in the text from character ``offset`` on)."""
+    first = bisect_right(starts, offset + box.start(1)) - 1
+    last = bisect_right(starts, offset + box.end(4) - 1) - 1
+    return range(first, last + 1)
+
+
 def box_anchors(input_ids: Sequence[int], labels: Sequence[int], strings: Sequence[str]) -> list[Anchor]:
     """(positions that predict the box's digits, (the box,)) for each box written in a trained token.
 
@@ -81,10 +89,7 @@ def box_anchors(input_ids: Sequence[int], labels: Sequence[int], strings: Sequen
     text, starts = _text(input_ids, strings)
     anchors = []
     for match in BOX.finditer(text):
-        # tokens holding the characters from the first digit of x1 to the last digit of y2
-        first = bisect_right(starts, match.start(1)) - 1
-        last = bisect_right(starts, match.end(4) - 1) - 1
-        positions = [index - 1 for index in range(max(first, 1), last + 1) if labels[index] != IGNORE_INDEX]
+        positions = [index - 1 for index in _digit_tokens(starts, match) if index > 0 and labels[index] != IGNORE_INDEX]
         if positions:
             anchors.append((positions, (_box(match),)))
     return anchors
@@ -117,10 +122,9 @@ def relay_anchors(
         if box is None:
             continue
         name = bisect_right(starts, match.end(1) - 1) - 1
-        first = bisect_right(starts, match.start(2) + box.start(1)) - 1
-        last = bisect_right(starts, match.start(2) + box.end(4) - 1) - 1
-        if labels[name] != IGNORE_INDEX and labels[first] != IGNORE_INDEX and first - 1 > name:
-            positions = [index - 1 for index in range(first, last + 1) if labels[index] != IGNORE_INDEX]
+        digits = _digit_tokens(starts, box, offset=match.start(2))
+        if labels[name] != IGNORE_INDEX and labels[digits[0]] != IGNORE_INDEX and digits[0] - 1 > name:
+            positions = [index - 1 for index in digits if labels[index] != IGNORE_INDEX]
             relays.append((positions, name, _box(box)))
     return relays
 
