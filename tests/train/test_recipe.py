@@ -10,6 +10,7 @@ from allseeing.cli import main
 from allseeing.model.build import load
 from allseeing.train import checkpoint
 from allseeing.train.config import load_config
+from allseeing.train.memory import flushed_denormals
 from allseeing.train.recipe import train
 from tests.conftest import allseeing_on_two_processes
 from tests.train.conftest import overrides
@@ -40,6 +41,17 @@ def test_a_run_logs_and_saves(uninterrupted):
 
 
 @pytest.mark.slow
+def subnormals_survive() -> bool:
+    return (torch.tensor([1e-39]) * 0.5).item() > 0  # 5e-40 is subnormal in float32
+
+
+def test_a_run_flushes_denormals_only_while_it_trains(uninterrupted):
+    # Process-wide state: left on, it changed the numerics of every later test in the suite.
+    with flushed_denormals():
+        assert not subnormals_survive()
+    assert subnormals_survive()
+
+
 def test_a_killed_run_resumes_on_the_same_loss_curve(train_data, uninterrupted, tmp_path):
     full, _ = uninterrupted
     out = tmp_path / "killed"

@@ -43,11 +43,12 @@ from allseeing.train.binding import BindingLoss
 from allseeing.train.config import TrainConfig
 from allseeing.train.distributed import Engine, distributed
 from allseeing.train.loss import loss_units, summed_loss, trained_token_count
-from allseeing.train.memory import CpuMemory
+from allseeing.train.memory import CpuMemory, flushed_denormals
 from allseeing.train.schedule import Budget, lr_factor
 from allseeing.train.setup import trained_model, write_final, write_weights
 
 
+@flushed_denormals()
 def train(config: TrainConfig, progress: bool = True) -> dict:
     """Run (or resume) one training run; returns its summary (steps, data counts, last loss, time, output)."""
     recipe = Recipe(config, progress=progress)
@@ -59,8 +60,6 @@ class Recipe:
     """One run of :func:`train`: set up once, then train to the end of its schedule or time box."""
 
     def __init__(self, config: TrainConfig, *, progress: bool = True) -> None:
-        # Denormal floats (tiny Adam moments) take a slow path in CPU arithmetic (docs/training.md, "CPU runs").
-        torch.set_flush_denormal(True)
         self.config = config
         self.rank, self.world = distributed()
         self.accumulation = config.accumulation(self.world)  # refuses a world size the batch does not split into

@@ -51,7 +51,7 @@ from allseeing.model.presets import get_preset
 from allseeing.rec.boxes import iou
 from allseeing.train import checkpoint
 from allseeing.train.config import VisionConfig
-from allseeing.train.memory import CpuMemory
+from allseeing.train.memory import CpuMemory, flushed_denormals
 from allseeing.train.schedule import Budget, lr_factor
 
 HEADS_FILE = "dense_heads.safetensors"
@@ -255,9 +255,9 @@ def _write_checkpoint(tower: CLIPVisionModel, heads: DenseHeads, folder: Path) -
     save_file({k: v.contiguous() for k, v in heads.state_dict().items()}, folder / HEADS_FILE)
 
 
+@flushed_denormals()
 def train_vision(config: VisionConfig, progress: bool = True) -> dict:
     """Run (or resume) stage 0; returns a summary with the last held-out metrics."""
-    torch.set_flush_denormal(True)
     output = Path(config.output_dir)
     output.mkdir(parents=True, exist_ok=True)
     (output / "config.json").write_text(json.dumps(config.to_json(), indent=2) + "\n", encoding="utf-8")
