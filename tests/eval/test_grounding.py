@@ -87,6 +87,10 @@ def test_fixed_reads_other_model_families_boxes_as_they_write_them(tmp_path):
         assert result["refcoco_val"] == 100.0, (answer, box_format)
 
 
+def counts(check):
+    return {key: value for key, value in check.items() if key != "nearer_asked"}
+
+
 def test_query_check_counts_images_answered_with_one_box_whatever_the_expression(tmp_path):
     def on(image, qid, bbox):
         return {**question(qid, bbox=bbox), "image": image}
@@ -103,7 +107,7 @@ def test_query_check_counts_images_answered_with_one_box_whatever_the_expression
     ]
     box = "<ref>it</ref><box>[[10, 20, 30, 40]]</box>"
     answers = {"a": box, "b": box, "c": box, "d": "[[50, 60, 70, 80]]", "e": box, "f": box, "g": box}
-    check = score(tmp_path, "grounding", questions, answers)["query_check"]
+    check = counts(score(tmp_path, "grounding", questions, answers)["query_check"])
     assert check == {"images": 2, "one_box": 1, "questions": 4, "other_object": 0}
 
 
@@ -118,11 +122,12 @@ def test_query_check_counts_answers_that_hit_another_object_of_the_image(tmp_pat
     answers = {"a": at["left"], "b": at["left"], "c": at["nowhere"]}
     for protocol in ("official", "fixed"):
         result = score(tmp_path, "grounding", questions, answers, protocol=protocol)
-        assert result["query_check"] == {"images": 1, "one_box": 0, "questions": 3, "other_object": 1}, protocol
+        assert counts(result["query_check"]) == {"images": 1, "one_box": 0, "questions": 3, "other_object": 1}, protocol
     # an unanswered question: official scores the answered rows only, fixed counts every question asked
     del answers["c"]
     official, fixed = (
-        score(tmp_path, "grounding", questions, answers, protocol=p)["query_check"] for p in ("official", "fixed")
+        counts(score(tmp_path, "grounding", questions, answers, protocol=p)["query_check"])
+        for p in ("official", "fixed")
     )
     assert official == {"images": 1, "one_box": 1, "questions": 2, "other_object": 1}
     assert fixed == {"images": 1, "one_box": 0, "questions": 3, "other_object": 1}
@@ -137,3 +142,26 @@ def test_official_scores_the_answered_questions_only_fixed_counts_missing_as_wro
     assert (fixed["refcoco_val"], fixed["refcoco_testA"], fixed["average"]) == (50.0, 0.0, 25.0)
     assert official["coverage"] == fixed["coverage"] == 40.0
     assert score(tmp_path, "grounding", questions[::-1], dict(reversed(answers.items())), protocol="fixed") == fixed
+
+
+def test_query_check_counts_coordinates_nearer_the_asked_object_than_the_others(tmp_path):
+    def on(qid, bbox):
+        return {**question(qid, bbox=bbox), "image": "one.jpg", "width": 1000, "height": 1000}
+
+    # three objects, no coordinate shared; square999 on a 1000 px square: pixel = value / 999 * 1000
+    a, b, c = [100, 100, 200, 200], [600, 600, 800, 800], [350, 700, 450, 900]
+    questions = [on("a", a), on("b", b), on("c", c), {**on("lone", a), "image": "lone.jpg"}]
+    answers = {
+        "a": "[[100, 100, 200, 200]]",  # a's box: every coordinate nearer a's
+        "b": "[[600, 100, 800, 200]]",  # b's x, a's y: x1 and x2 nearer b's
+        "c": "[[350, 100, 450, 200]]",  # c's x, a's y: x1 and x2 nearer c's
+        "lone": "[[600, 600, 800, 800]]",  # an image asked about one object: not counted
+    }
+    expected = {"answers": 3, "x1": 100.0, "y1": 33.33, "x2": 100.0, "y2": 33.33, "all": 33.33, "chance": 33.33}
+    for protocol in ("official", "fixed"):
+        result = score(tmp_path, "grounding", questions, answers, protocol=protocol)
+        assert result["query_check"]["nearer_asked"] == expected, protocol
+    # fixed: an answer off the image is not placed, so it counts for no coordinate and not among the answers
+    answers["c"] = "[[350, 100, 450, 2000]]"
+    fixed = score(tmp_path, "grounding", questions, answers, protocol="fixed")["query_check"]["nearer_asked"]
+    assert fixed == {"answers": 2, "x1": 100.0, "y1": 50.0, "x2": 100.0, "y2": 50.0, "all": 50.0, "chance": 33.33}

@@ -16,7 +16,8 @@ import json
 import re
 
 from allseeing.eval.metrics.boxformat import to_pixels
-from allseeing.eval.metrics.float32 import box32, iou32, pixels32
+from allseeing.eval.metrics.float32 import PixelBox, box32, iou32, pixels32
+from allseeing.eval.task import percent
 from allseeing.rec.boxes import Box, BoxError, Size, iou, is_box
 from allseeing.rec.parse import parse
 
@@ -27,6 +28,7 @@ _NUMBER = r"\s*(-?\d+(?:\.\d+)?)\s*"
 _POINT_PAIR = re.compile(rf"\({_NUMBER},{_NUMBER}\)\s*,?\s*\({_NUMBER},{_NUMBER}\)")  # Qwen2-VL
 _FLAT = re.compile(rf"\[{_NUMBER},{_NUMBER},{_NUMBER},{_NUMBER}\]")
 _KOSMOS = re.compile(r"<patch_index_(\d{4})>\s*<patch_index_(\d{4})>")
+COORDINATES = ("x1", "y1", "x2", "y2")
 KOSMOS_GRID = 32  # Kosmos-2 locates with the top-left and bottom-right cells of a 32 x 32 grid
 
 
@@ -86,22 +88,29 @@ def read_box(answer: str, official: bool) -> tuple[Box | None, bool]:
     return official_box(answer) if official else fixed_box(answer)
 
 
-def hit(box: Box, truth: tuple[float, float, float, float], size: Size, box_format: str, official: bool) -> bool | None:
-    """Is a box read from an answer (``read_box``) right for a ground-truth pixel box? None: the box cannot be
-    placed on the image (out of range, ``fixed`` only: ``official`` decodes it unchecked, in float32, as
-    upstream)."""
+def placed(box: Box, size: Size, box_format: str, official: bool) -> PixelBox | None:
+    """A box read from an answer (``read_box``) as pixels of the image. None: it cannot be placed on the image (out
+    of range, ``fixed`` only: ``official`` decodes it unchecked, in float32, as upstream)."""
     if official:
-        return iou32(pixels32(box, size, box_format), box32(truth)) > IOU_THRESHOLD
+        return pixels32(box, size, box_format)
     try:
-        pixels = to_pixels(box, size, box_format, check_range=True)
+        return to_pixels(box, size, box_format, check_range=True)
     except BoxError:
         return None
-    return iou(pixels, truth) > IOU_THRESHOLD
+
+
+def hit(box: Box, truth: tuple[float, float, float, float], size: Size, box_format: str, official: bool) -> bool | None:
+    """Is a box read from an answer (``read_box``) right for a ground-truth pixel box? None: not placed (``placed``)."""
+    pixels = placed(box, size, box_format, official)
+    if pixels is None:
+        return None
+    overlap = iou32(pixels, box32(truth)) if official else iou(pixels, truth)
+    return overlap > IOU_THRESHOLD
 
 
 def query_check(
     answers: dict[str, list[tuple[tuple[float, ...], Box | None, Size]]], box_format: str, official: bool
-) -> dict[str, int]:
+) -> dict:
     """Does the model read the question? ``answers``: per image, (ground-truth box, box read, image size) of each
     question. Not a metric of upstream's; a diagnostic beside it, over the images asked about two or more different
     boxes (``images``, with ``questions`` questions):
@@ -110,7 +119,9 @@ def query_check(
       and always points at one object scores there whatever its accuracy);
     - ``other_object``: the questions answered with another asked-about object of their image (a hit, by ``hit``, on
       its box and not on the asked one): a wrong choice among the objects, where a miss on every object is a box
-      that is in no object's place.
+      that is in no object's place;
+    - ``nearer_asked`` (``coordinates_nearer_asked``): per coordinate, how often the answer's is nearer the asked
+      object's than every other asked-about object's, beside the share a choice blind to the expression would get.
     """
     asked = [rows for rows in answers.values() if len({truth for truth, _, _ in rows}) > 1]
     same = sum(1 for rows in asked if rows[0][1] is not None and len({box for _, box, _ in rows}) == 1)
@@ -121,4 +132,39 @@ def query_check(
             if box is None or hit(box, truth, size, box_format, official):
                 continue
             other += any(hit(box, another, size, box_format, official) for another in truths - {truth})
-    return {"images": len(asked), "one_box": same, "questions": sum(map(len, asked)), "other_object": other}
+    return {
+        "images": len(asked),
+        "one_box": same,
+        "questions": sum(map(len, asked)),
+        "other_object": other,
+        "nearer_asked": coordinates_nearer_asked(asked, box_format, official),
+    }
+
+
+def coordinates_nearer_asked(
+    asked: list[list[tuple[tuple[float, ...], Box | None, Size]]], box_format: str, official: bool
+) -> dict[str, float | int | None]:
+    """Binding, coordinate by coordinate, before a box is good enough to hit (IoU > 0.5): over the answers placed on
+    their image (``answers``), the percentage whose x1, y1, x2, y2 (and ``all`` four at once) is strictly nearer the
+    asked object's than every other asked-about object's of the image; ``chance``: the mean of 1 / objects, what
+    one object's coordinate picked regardless of the expression gets. A coordinate above ``chance`` follows the
+    expression (the model's boxes lean to the asked object) even where no box hits."""
+    nearer = dict.fromkeys((*COORDINATES, "all"), 0)
+    placed_answers, chance = 0, 0.0
+    for rows in asked:
+        truths = {truth for truth, _, _ in rows}
+        for truth, box, size in rows:
+            pixels = None if box is None else placed(box, size, box_format, official)
+            if pixels is None:
+                continue
+            placed_answers += 1
+            chance += 1 / len(truths)
+            wins = [
+                all(abs(pixels[c] - truth[c]) < abs(pixels[c] - other[c]) for other in truths - {truth})
+                for c in range(len(COORDINATES))
+            ]
+            for name, won in zip(COORDINATES, wins, strict=True):
+                nearer[name] += won
+            nearer["all"] += all(wins)
+    shares = {name: percent(count, placed_answers) for name, count in nearer.items()}
+    return {"answers": placed_answers, **shares, "chance": percent(chance, placed_answers)}
