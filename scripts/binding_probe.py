@@ -1,4 +1,4 @@
-"""Where binding a name to its object breaks: two teacher-forced probes on held-out grounding questions.
+"""Where binding a name to its object breaks: three teacher-forced probes on held-out grounding questions.
 
 1. ``attention``: the share of one head's attention (``--layer``, ``--head``: the binding loss's head, see
    ``allseeing.train.binding``) that an anchor puts on the asked object's box and on another object's box of the
@@ -6,7 +6,12 @@
    in the answer). ``asked_higher`` is the share of questions where the asked box gets more: 0.5 when the head
    finds objects but not the named one. ``--every-head`` adds the same for every head of every layer
    (``attention_by_head``, keyed ``LAYER:HEAD``): which heads look at objects from the anchor, and which pick one.
-2. ``colour_readable``: held-out accuracy (%) of a linear classifier reading the asked object's colour word from
+2. ``box_readable``: how much of the asked object's box, and of the other object's box, a linear map of the anchor's
+   state leaves unexplained, at the input of every language-model layer (cross-fitted ridge regression, the binding
+   loss's readout on standardised states: 0 when the state holds the box, about 1 when it holds nothing of it). The
+   digits are written from the last of these states: an ``asked`` well below ``other`` there means the state has
+   picked the asked object; both alike, that it holds (a blend of) the image's objects regardless of the name.
+3. ``colour_readable``: held-out accuracy (%) of a linear classifier reading the asked object's colour word from
    the state of (a) the image token under the box's centre and (b) the anchor, at the input of every language-model
    layer (index 0: the embeddings; the last: after the last layer). Chance is one over the number of colours. If
    the patch holds the colour and the anchor does not, the name never reaches the place where the box is written.
@@ -33,8 +38,15 @@ from grounding_probe import PREFIX, answer, pairs
 
 from allseeing.data.image import load_image
 from allseeing.model.build import load
-from allseeing.rec.boxes import encode
-from allseeing.train.binding import BindingLoss, box_anchors, centre_patch, name_anchors, patch_mask
+from allseeing.rec.boxes import BOX_SCALE, encode
+from allseeing.train.binding import (
+    BindingLoss,
+    box_anchors,
+    centre_patch,
+    cross_fitted_unexplained,
+    name_anchors,
+    patch_mask,
+)
 from allseeing.train.binding_terms import BindingTerm
 
 
@@ -79,6 +91,29 @@ def attention_shares(model, processor, binding, anchor, questions, image_root, l
         }
         for on_asked, on_other in zip(asked, other, strict=True)
     ]
+
+
+def box_readability(model, processor, binding, anchor, questions, image_root, limit) -> dict:
+    """Per layer input, the anchor state's unexplained share of the asked box and of the other object's box."""
+    anchor_states, boxes = [], {"asked": [], "other": []}
+    for question, another in pairs(questions)[:limit]:
+        hidden, position, box, _ = states(model, processor, binding, anchor, question, image_root)
+        anchor_states.append(torch.stack([h[0, position] for h in hidden]))
+        boxes["asked"].append(box)
+        boxes["other"].append(encode(tuple(another["bbox"]), (another["width"], another["height"])))
+    stacked = torch.stack(anchor_states)  # (questions, layers + 1, hidden)
+    # standardised per dimension: the ridge penalty scales with the mean variance, which a residual stream's few
+    # large dimensions would otherwise set, shrinking the small ones that may hold the box
+    stacked = (stacked - stacked.mean(dim=0)) / (stacked.std(dim=0) + 1e-5)
+    halves = torch.arange(len(stacked)) % 2 == 0
+    result: dict = {"questions": len(stacked)}
+    for name, rows in boxes.items():
+        targets = torch.tensor(rows, dtype=torch.float32) / BOX_SCALE
+        result[name] = [
+            round(float(cross_fitted_unexplained(stacked[:, layer], targets, halves)), 3)
+            for layer in range(stacked.shape[1])
+        ]
+    return result
 
 
 def linear_accuracy(features: torch.Tensor, labels: torch.Tensor, train: int) -> float:
@@ -161,6 +196,7 @@ def main(argv: list[str] | None = None) -> int:
         "anchor": args.anchor,
         "attention": shares[0],
         **({"attention_by_head": by_head} if args.every_head else {}),
+        "box_readable": box_readability(*probe),
         "colour_readable": colour_readability(*probe),
     }
     print(json.dumps(result, indent=2))

@@ -258,6 +258,13 @@ def test_the_readout_reads_the_heads_output_at_its_anchors(tiny, train_data):
     assert 0 < float(readout) < 3  # an untrained head's output holds little of the boxes, and nothing blows up
     assert float(added) == pytest.approx(0.5 * loss_units(labels, "token") * float(readout), rel=1e-4)
     assert float(added_few) == 0.0  # three rows a half: too few to fit on
+    # a relay's head reads a name: no readout asked of it
+    relay, read_relay = (binding_loss(model, processor, "all@-1:1->name", readout_weight=w) for w in (0.0, 0.5))
+    with torch.no_grad():
+        relay_added = read_relay.summed(batch, out.hidden_states, "token") - relay.summed(
+            batch, out.hidden_states, "token"
+        )
+    assert float(relay_added) == 0.0
 
 
 def test_a_layer_or_head_the_model_lacks_is_refused(tiny):

@@ -5,8 +5,10 @@ import json
 from pathlib import Path
 
 import pytest
+import torch
 
 from allseeing.data.synth.generate import generate
+from allseeing.rec.boxes import encode
 
 SCRIPT = Path(__file__).parents[2] / "scripts" / "binding_probe.py"
 spec = importlib.util.spec_from_file_location("binding_probe", SCRIPT)
@@ -30,6 +32,32 @@ def test_the_probe_reports_attention_shares_and_colour_readability(tmp_path, tin
     assert colours["questions"] > 6 and colours["colours"] > 1
     for kind in ("patch", "anchor"):  # embeddings, then after each of the tiny model's 2 layers
         assert len(colours[kind]) == 3 and all(0 <= accuracy <= 100 for accuracy in colours[kind])
+    boxes = result["box_readable"]
+    assert boxes["questions"] == 6 and len(boxes["asked"]) == len(boxes["other"]) == 3
+
+
+def test_box_readability_tells_a_state_holding_the_asked_box_from_one_holding_nothing(monkeypatch):
+    # 30 images of two objects; layer 0's state is noise, layer 1's holds the asked box (and noise)
+    generator = torch.Generator().manual_seed(0)
+    questions = []
+    for image in range(30):
+        for _ in range(2):
+            x, y = torch.rand(2, generator=generator).tolist()
+            bbox = [100 * x, 100 * y, 100 * x + 20 + 50 * y, 100 * y + 20 + 50 * x]
+            questions.append({"image": f"{image}.jpg", "bbox": bbox, "width": 200, "height": 200})
+
+    def states(model, processor, binding, anchor, question, image_root):
+        box = encode(tuple(question["bbox"]), (question["width"], question["height"]))
+        noise = 10 * torch.randn(2, 8, generator=generator)  # large dimensions beside the small box
+        holding = torch.cat([torch.tensor(box, dtype=torch.float32) / 1000, noise[1]])
+        hidden = (torch.cat([noise[0], torch.randn(4, generator=generator)])[None, None], holding[None, None])
+        return hidden, 0, box, None
+
+    monkeypatch.setattr(binding_probe, "states", states)
+    result = binding_probe.box_readability(None, None, None, "first", questions, Path("."), limit=60)
+    assert result["questions"] == 60
+    assert result["asked"][1] < 0.05 and result["other"][1] > 0.5  # the asked box, not the other one
+    assert min(result["asked"][0], result["other"][0]) > 0.8  # noise holds neither
 
 
 def test_questions_without_the_grounding_prompt_are_refused(tmp_path, tiny_model_dir):

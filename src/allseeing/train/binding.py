@@ -16,8 +16,8 @@ tower's patch features, which hold their object's box) reaches the later layers 
 ``name``'s last token (``<ref>red star</ref>`` before ``<box>``), whose own state holds the name. A digit's term
 (``first`` or ``all``) may instead target its box's name (the name's last token): a relay, so that the position that
 picks the object reads the name, and what the name's own head found in the image. Where a head looks does not
-make it carry what it finds: with ``readout_weight`` each head's output at its anchors is also asked to hold the
-anchor's box (:func:`cross_fitted_unexplained`).
+make it carry what it finds: with ``readout_weight`` each head that looks at a box has its output at its anchors also
+asked to hold the anchor's box (:func:`cross_fitted_unexplained`).
 
 Boxes are found in the trained tokens by their text, ``[x1, y1, x2, y2]`` in upstream's ``square999`` frame (on the
 image padded to a square, which is the tower's input with ``image_aspect: pad``); an image token is inside a box
@@ -187,8 +187,8 @@ def cross_fitted_unexplained(features: torch.Tensor, targets: torch.Tensor, halv
 class BindingLoss:
     """The auxiliary loss of ``terms`` (:mod:`allseeing.train.binding_terms`: which anchors ask which head of which
     language-model layer to attend to what) of ``model`` (not wrapped by DDP: its layers are called directly; a LoRA
-    model's base is used), and its ``weight`` in the training loss; ``readout_weight`` adds, per term, how much of the
-    anchors' boxes the head's output leaves linearly unexplained (:func:`cross_fitted_unexplained`)."""
+    model's base is used), and its ``weight`` in the training loss; ``readout_weight`` adds, per term with a box target,
+    how much of the anchors' boxes the head's output leaves linearly unexplained (:func:`cross_fitted_unexplained`)."""
 
     def __init__(
         self, model, tokenizer, *, weight: float, terms: Sequence[BindingTerm], readout_weight: float = 0.0
@@ -267,7 +267,8 @@ class BindingLoss:
         readout = losses.new_zeros(())
         # the readout: the rows with anchors alternate between the halves, each half needing a few rows (its anchors'
         # boxes repeat within a row)
-        if self.readout_weight and len(found) >= 2 * READOUT_MIN_ROWS:
+        # (boxes only: a relay's head reads a name, whose state need not hold the box)
+        if self.readout_weight and term.target == "box" and len(found) >= 2 * READOUT_MIN_ROWS:
             halves = torch.tensor([k % 2 == 0 for k, r in enumerate(found) for _ in r.positions], device=device)
             with torch.autocast(device.type, enabled=False):
                 outputs = (log_attention.exp() @ values)[valid]  # the head's output at each anchor, (anchors, dim)
