@@ -7,10 +7,11 @@
    finds objects but not the named one. ``--every-head`` adds the same for every head of every layer
    (``attention_by_head``, keyed ``LAYER:HEAD``): which heads look at objects from the anchor, and which pick one.
 2. ``box_readable``: how much of the asked object's box, and of the other object's box, a linear map of the anchor's
-   state leaves unexplained, at the input of every language-model layer (cross-fitted ridge regression, the binding
-   loss's readout on standardised states: 0 when the state holds the box, about 1 when it holds nothing of it). The
-   digits are written from the last of these states: an ``asked`` well below ``other`` there means the state has
-   picked the asked object; both alike, that it holds (a blend of) the image's objects regardless of the name.
+   state leaves unexplained, at the input of every language-model layer and after the last (cross-fitted ridge
+   regression, the binding loss's readout, on standardised states: 0 when the state holds the box, about 1 when it
+   holds nothing of it). The digits are written from the last of these states: an ``asked`` well below ``other``
+   there means the state has picked the asked object; both alike, that it holds (a blend of) the image's objects
+   regardless of the name.
 3. ``colour_readable``: held-out accuracy (%) of a linear classifier reading the asked object's colour word from
    the state of (a) the image token under the box's centre and (b) the anchor, at the input of every language-model
    layer (index 0: the embeddings; the last: after the last layer). Chance is one over the number of colours. If
@@ -38,7 +39,7 @@ from grounding_probe import PREFIX, answer, pairs
 
 from allseeing.data.image import load_image
 from allseeing.model.build import load
-from allseeing.rec.boxes import BOX_SCALE, encode
+from allseeing.rec.boxes import encode
 from allseeing.train.binding import (
     BindingLoss,
     box_anchors,
@@ -108,7 +109,7 @@ def box_readability(model, processor, binding, anchor, questions, image_root, li
     halves = torch.arange(len(stacked)) % 2 == 0
     result: dict = {"questions": len(stacked)}
     for name, rows in boxes.items():
-        targets = torch.tensor(rows, dtype=torch.float32) / BOX_SCALE
+        targets = torch.tensor(rows, dtype=torch.float32)  # a linear fit's unexplained share is scale-free
         result[name] = [
             round(float(cross_fitted_unexplained(stacked[:, layer], targets, halves)), 3)
             for layer in range(stacked.shape[1])
@@ -161,7 +162,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--layer", type=int, default=-2, help="the head's layer (negative from the last)")
     parser.add_argument("--head", type=int, default=0)
     parser.add_argument("--anchor", choices=("first", "name"), default="first")
-    parser.add_argument("--limit", type=int, default=200, help="questions for the attention probe (twice: colours)")
+    parser.add_argument(
+        "--limit", type=int, default=200, help="questions for the attention and box probes (twice: colours)"
+    )
     parser.add_argument(
         "--every-head",
         action="store_true",

@@ -4,6 +4,7 @@ import pytest
 
 from allseeing.eval.metrics.boxformat import smart_resize, to_pixels
 from allseeing.eval.metrics.grounding import fixed_box, official_box
+from allseeing.rec.boxes import encode
 from tests.eval.helpers import score
 
 # 640 x 514 photo: S = 640, dy = 63. Ground truth = the bus box of the worked example, decoded.
@@ -164,4 +165,28 @@ def test_query_check_counts_coordinates_nearer_the_asked_object_than_the_others(
     # fixed: an answer off the image is not placed, so it counts for no coordinate and not among the answers
     answers["c"] = "[[350, 100, 450, 2000]]"
     fixed = score(tmp_path, "grounding", questions, answers, protocol="fixed")["query_check"]["nearer_asked"]
-    assert fixed == {"answers": 2, "x1": 100.0, "y1": 50.0, "x2": 100.0, "y2": 50.0, "all": 50.0, "chance": 33.33}
+    # chance: of the two answers left, pointing at one object every time gets one
+    assert fixed == {"answers": 2, "x1": 100.0, "y1": 50.0, "x2": 100.0, "y2": 50.0, "all": 50.0, "chance": 50.0}
+
+
+def test_nearer_asked_reads_boxes_on_the_padded_square_and_leaves_out_unreadable_answers(tmp_path):
+    # 640 x 320: the square is 640, padded by 160 above. Written for a's top (pixel y1 = 10, 265 on the square), the
+    # answer's y1 is nearer b's top (100) only if read without the padding.
+    def on(qid, bbox):
+        return {**question(qid, bbox=bbox), "image": "wide.jpg", "width": 640, "height": 320}
+
+    a, b = [10, 10, 60, 60], [300, 100, 400, 200]
+    questions = [on("a", a), on("b", b), on("a2", a)]
+    answers = {"a": f"[{list(encode(tuple(a), (640, 320)))}]", "b": "no box at all", "a2": "[[1, 2, 3, 4]]"}
+    for protocol in ("official", "fixed"):
+        nearer = score(tmp_path, "grounding", questions, answers, protocol=protocol)["query_check"]["nearer_asked"]
+        # b's unreadable answer counts for nothing; a is asked twice, so always pointing at a gets every answer
+        assert nearer == {
+            "answers": 2,
+            "x1": 100.0,
+            "y1": 100.0,
+            "x2": 100.0,
+            "y2": 100.0,
+            "all": 100.0,
+            "chance": 100.0,
+        }

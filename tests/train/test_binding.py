@@ -60,7 +60,7 @@ def test_relay_anchors_pair_each_named_boxs_first_digit_with_its_name():
     labels = [*ids[:-2], IGNORE, IGNORE]  # the last box's digits are not trained
     # " star" (3) is the name, "1" (5) the first digit, predicted at 4, and the others in 6, predicted at 5; "x" shares
     # its token with "[[" (7), so the position predicting the digit is the name's own and there is nothing to relay
-    assert relay_anchors(ids, labels, strings) == [([4, 5], 3, (1, 2, 3, 4))]
+    assert relay_anchors(ids, labels, strings) == [([4, 5], 3)]
 
 
 def test_patch_mask_takes_the_patches_whose_centres_lie_in_the_box():
@@ -145,8 +145,8 @@ def test_the_relay_is_the_digits_attention_on_their_name(tiny, train_data):
     relay = binding_loss(model, processor, "first@1:1->name")
     pairs = relay_anchors(encoded.input_ids, encoded.labels, relay.strings)
     assert len(pairs) > 1, "several questions, each answered with a named box"
-    expected = [-torch.log(out.attentions[1][0, 1, anchors[0], name]) for anchors, name, _ in pairs]
-    every = [-torch.log(out.attentions[1][0, 1, anchor, name]) for anchors, name, _ in pairs for anchor in anchors]
+    expected = [-torch.log(out.attentions[1][0, 1, anchors[0], name]) for anchors, name in pairs]
+    every = [-torch.log(out.attentions[1][0, 1, anchor, name]) for anchors, name in pairs for anchor in anchors]
     with torch.no_grad():
         total = relay.summed({"input_ids": ids, "labels": labels}, out.hidden_states, "token")
         every_total = binding_loss(model, processor, "all@1:1->name").summed(

@@ -40,18 +40,28 @@ def test_a_run_logs_and_saves(uninterrupted):
     assert json.loads((out / "config.json").read_text())["global_batch"] == 8
 
 
-@pytest.mark.slow
 def subnormals_survive() -> bool:
     return (torch.tensor([1e-39]) * 0.5).item() > 0  # 5e-40 is subnormal in float32
 
 
+@pytest.mark.skipif(not torch.set_flush_denormal(False), reason="this CPU cannot flush denormals")
 def test_a_run_flushes_denormals_only_while_it_trains(uninterrupted):
-    # Process-wide state: left on, it changed the numerics of every later test in the suite.
+    # Left on after train() (the fixture's run), it changed the numerics of every later test in the suite.
+    assert subnormals_survive()
     with flushed_denormals():
         assert not subnormals_survive()
     assert subnormals_survive()
+    with pytest.raises(RuntimeError), flushed_denormals():  # a run that fails restores it too
+        raise RuntimeError
+    assert subnormals_survive()
+    torch.set_flush_denormal(True)  # a caller's own setting is kept
+    with flushed_denormals():
+        pass
+    assert not subnormals_survive()
+    torch.set_flush_denormal(False)
 
 
+@pytest.mark.slow
 def test_a_killed_run_resumes_on_the_same_loss_curve(train_data, uninterrupted, tmp_path):
     full, _ = uninterrupted
     out = tmp_path / "killed"

@@ -111,8 +111,8 @@ def name_anchors(input_ids: Sequence[int], labels: Sequence[int], strings: Seque
 
 def relay_anchors(
     input_ids: Sequence[int], labels: Sequence[int], strings: Sequence[str]
-) -> list[tuple[list[int], int, Box]]:
-    """(the positions that predict a named box's digits, the position of its name's last token, that box) for each
+) -> list[tuple[list[int], int]]:
+    """(the positions that predict a named box's digits, the position of its name's last token) for each
     ``<ref>``/``<pred>`` name written in the reply whose first box's first digit is trained and predicted after the
     name (a name sharing its token with ``[[`` has nothing to relay); its other digits are kept where trained."""
     text, starts = _text(input_ids, strings)
@@ -125,7 +125,7 @@ def relay_anchors(
         digits = _digit_tokens(starts, box, offset=match.start(2))
         if labels[name] != IGNORE_INDEX and labels[digits[0]] != IGNORE_INDEX and digits[0] - 1 > name:
             positions = [index - 1 for index in digits if labels[index] != IGNORE_INDEX]
-            relays.append((positions, name, _box(box)))
+            relays.append((positions, name))
     return relays
 
 
@@ -153,7 +153,8 @@ def patch_mask(box: Box, grid: int) -> torch.Tensor:
 @dataclass
 class RowAnchors:
     """One row's anchors of one term: their positions, the positions they may attend to (``keys``: the image tokens,
-    or the names), which keys are each anchor's target, and each anchor's box (its first, for the readout)."""
+    or the names), which keys are each anchor's target, and each anchor's box (its first, for the readout; box targets
+    only)."""
 
     row: int
     keys: list[int]
@@ -288,12 +289,11 @@ class BindingLoss:
                 relays = relay_anchors(row_ids, row_labels, self.strings)
                 if not relays or image[-1] > relays[0][1]:
                     continue
-                found_row = RowAnchors(row, keys=[name for _, name, _ in relays])
-                for own, (positions, _, box) in zip(torch.eye(len(relays), dtype=torch.bool), relays, strict=True):
+                found_row = RowAnchors(row, keys=[name for _, name in relays])
+                for own, (positions, _) in zip(torch.eye(len(relays), dtype=torch.bool), relays, strict=True):
                     positions = positions[:1] if kind == "first" else positions
                     found_row.positions += positions
                     found_row.targets += [own] * len(positions)  # each anchor's target is its own name
-                    found_row.boxes += [box] * len(positions)
                 found.append(found_row)
                 continue
             anchors = (name_anchors if kind == "name" else box_anchors)(row_ids, row_labels, self.strings)

@@ -12,18 +12,23 @@ import torch
 
 @contextmanager
 def flushed_denormals() -> Iterator[None]:
-    """Flush denormal floats to zero while a run trains, and restore IEEE arithmetic after it.
+    """Flush denormal floats to zero while a run trains, then restore the caller's setting.
 
-    Denormals (tiny Adam moments) take a slow path in CPU arithmetic. The setting is process-wide processor state,
-    so it must not outlive the run: code run after ``train()`` in the same process (a notebook, the test suite)
-    would otherwise compute with subnormals flushed. torch has no getter; the default is off, so off is restored.
-    Also a decorator (``@flushed_denormals()``).
+    Denormals (tiny Adam moments) take a slow path in CPU arithmetic. The setting is processor state of the calling
+    thread (the one running the loop), so it must not outlive the run: code run after ``train()`` on that thread (a
+    notebook, the test suite) would otherwise compute with subnormals flushed. torch has no getter: the previous
+    setting is read off one subnormal product. Also a decorator (``@flushed_denormals()``).
     """
+    before = _flushing()
     torch.set_flush_denormal(True)
     try:
         yield
     finally:
-        torch.set_flush_denormal(False)
+        torch.set_flush_denormal(before)
+
+
+def _flushing() -> bool:
+    return (torch.tensor([1e-39]) * 0.5).item() == 0  # 5e-40 is subnormal in float32
 
 
 class CpuMemory:

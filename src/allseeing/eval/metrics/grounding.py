@@ -121,7 +121,9 @@ def query_check(
       its box and not on the asked one): a wrong choice among the objects, where a miss on every object is a box
       that is in no object's place;
     - ``nearer_asked`` (``coordinates_nearer_asked``): per coordinate, how often the answer's is nearer the asked
-      object's than every other asked-about object's, beside the share a choice blind to the expression would get.
+      object's than every other asked-about object's, beside what an answer blind to the expression gets.
+
+    A box of ``None`` is an unanswered or unreadable question: it points at no object.
     """
     asked = [rows for rows in answers.values() if len({truth for truth, _, _ in rows}) > 1]
     same = sum(1 for rows in asked if rows[0][1] is not None and len({box for _, box, _ in rows}) == 1)
@@ -146,19 +148,20 @@ def coordinates_nearer_asked(
 ) -> dict[str, float | int | None]:
     """Binding, coordinate by coordinate, before a box is good enough to hit (IoU > 0.5): over the answers placed on
     their image (``answers``), the percentage whose x1, y1, x2, y2 (and ``all`` four at once) is strictly nearer the
-    asked object's than every other asked-about object's of the image; ``chance``: the mean of 1 / objects, what
-    one object's coordinate picked regardless of the expression gets. A coordinate above ``chance`` follows the
-    expression (the model's boxes lean to the asked object) even where no box hits."""
+    asked object's than every other asked-about object's of the image (so a coordinate two objects share is never
+    nearer); ``chance``: what an answer blind to the expression gets by pointing at its image's most-asked object
+    every time (1 / objects where each object is asked once, as in the synthetic files). A coordinate above
+    ``chance`` follows the expression (the model's boxes lean to the asked object) even where no box hits."""
     nearer = dict.fromkeys((*COORDINATES, "all"), 0)
-    placed_answers, chance = 0, 0.0
+    placed_answers = blind = 0
     for rows in asked:
         truths = {truth for truth, _, _ in rows}
+        placed_truths = []
         for truth, box, size in rows:
             pixels = None if box is None else placed(box, size, box_format, official)
             if pixels is None:
                 continue
-            placed_answers += 1
-            chance += 1 / len(truths)
+            placed_truths.append(truth)
             wins = [
                 all(abs(pixels[c] - truth[c]) < abs(pixels[c] - other[c]) for other in truths - {truth})
                 for c in range(len(COORDINATES))
@@ -166,5 +169,7 @@ def coordinates_nearer_asked(
             for name, won in zip(COORDINATES, wins, strict=True):
                 nearer[name] += won
             nearer["all"] += all(wins)
+        placed_answers += len(placed_truths)
+        blind += max(map(placed_truths.count, placed_truths), default=0)
     shares = {name: percent(count, placed_answers) for name, count in nearer.items()}
-    return {"answers": placed_answers, **shares, "chance": percent(chance, placed_answers)}
+    return {"answers": placed_answers, **shares, "chance": percent(blind, placed_answers)}

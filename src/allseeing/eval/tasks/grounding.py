@@ -27,13 +27,14 @@ class Grounding(SingleTurnTask):
         for question, prediction in scored_rows(questions, predictions, official):
             answer = answer_text(prediction)
             truth, size = tuple(question["bbox"]), (question["width"], question["height"])
-            right, box = False, None
+            right, box, bad = False, None, True
             if answer is not None:
                 box, bad = read_box(answer, official)
                 right = box is not None and hit(box, truth, size, context.box_format, official)
                 invalid += bad or right is None
             if "image" in question:  # unanswered questions too: query_check counts every question asked
-                per_image.setdefault(question["image"], []).append((truth, box, size))
+                # an unreadable answer (official reads it as the zero box) points at nothing for query_check
+                per_image.setdefault(question["image"], []).append((truth, None if bad else box, size))
             hits.setdefault(question["category"], []).append(bool(right))
         categories = sorted({question["category"] for question in questions})
         result = {c: percent(sum(hits[c]), len(hits[c])) if c in hits else None for c in categories}
