@@ -10,12 +10,12 @@ of lines in either file. Every result carries ``protocol``, ``coverage`` (answer
 from __future__ import annotations
 
 import json
-import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
 from allseeing.eval.errors import EvalError
+from allseeing.eval.metrics.percent import mean_percent, percent
 
 PROTOCOLS = ("official", "fixed")
 
@@ -151,23 +151,6 @@ def require_all(questions: list[dict], fields: tuple[str, ...], path: Path) -> N
     """Every question has ``fields``, else an :class:`EvalError` naming the first that lacks one."""
     for question in questions:
         require(question, fields, path)
-
-
-def percent(numerator: float, denominator: float) -> float | None:
-    """A percentage with 2 decimals, or None when there is nothing to measure. Computed as upstream's scorers
-    print it (``n / d * 100``, then 2 decimals): ``100 * n / d`` can differ in the last bit and so round the other
-    way on a tie."""
-    return round(numerator / denominator * 100, 2) if denominator else None
-
-
-def mean_percent(fractions: list[float], exact: bool = False) -> float | None:
-    """The mean of unrounded fractions as a percentage with 2 decimals. ``exact=False`` adds them in the order
-    given, as upstream's mean recalls do (the last bit can depend on it); ``exact=True`` adds them exactly, in any
-    order the same."""
-    if not fractions:
-        return None
-    total = math.fsum(fractions) if exact else sum(fractions)
-    return round(total / len(fractions) * 100, 2)
 
 
 def predicate_recalls(hits: dict[Any, list[bool]], exact: bool) -> dict:

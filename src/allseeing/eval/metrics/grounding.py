@@ -17,7 +17,7 @@ import re
 
 from allseeing.eval.metrics.boxformat import to_pixels
 from allseeing.eval.metrics.float32 import PixelBox, box32, iou32, pixels32
-from allseeing.eval.task import percent
+from allseeing.eval.metrics.percent import percent
 from allseeing.rec.boxes import Box, BoxError, Size, iou, is_box
 from allseeing.rec.parse import parse
 
