@@ -2,6 +2,7 @@
 
     python scripts/campaign.py run configs/campaign/small.yaml --root /work/camp [--minutes 170]
     python scripts/campaign.py status configs/campaign/small.yaml --root /work/camp
+    python scripts/campaign.py keep configs/campaign/small.yaml --root /work/camp
 
 A plan (YAML) lists stages in order, each an ``allseeing train`` preset with a time budget (its ``max_minutes``: the
 learning-rate schedule anneals over it, resumes included), overrides of its keys (the plan's ``overrides`` go to
@@ -14,16 +15,24 @@ invocation: at the limit the running stage is stopped (its checkpoints are atomi
 newest), so the campaign can run in the background across sessions and restarts. ``status`` prints one JSON object:
 each stage's state, step, samples, training minutes against its budget, its latest held-out metrics and the scored
 checkpoints' curve.
+
+A plan's ``repository_copy`` (a folder of the repository) carries the campaign across machines: ``run`` writes
+there, when a stage finishes and when it stops, each finished stage's ``final/`` and the running stage's newest intact
+checkpoint (optimizer and RNG states included, so the curve continues exactly) with their logs and held-out scores;
+``keep`` writes it on demand while a run goes on. On a machine whose ROOT lacks a stage's weights, ``run`` starts
+that stage from the copy, so a campaign whose copy was committed continues from the repository on a new machine.
 """
 
 from __future__ import annotations
 
 import argparse
 import fcntl
+import filecmp
 import json
 import os
 import re
 import shlex
+import shutil
 import signal
 import subprocess
 import sys
@@ -38,6 +47,7 @@ REPO = Path(__file__).resolve().parents[1]
 ALLSEEING = [sys.executable, "-m", "allseeing"]  # this interpreter's package, whatever is on PATH
 HELDOUT_FILE = "heldout.json"  # a stage's held-out scores, beside its final/ folder
 CHECKPOINT_SCORES = "heldout"  # a stage's subfolder of its checkpoints' held-out scores (checkpoint-<step>.json)
+STAGE_RECORDS = ("config.json", "log.jsonl", HELDOUT_FILE)  # kept with a stage's weights
 
 
 @dataclass
@@ -64,6 +74,8 @@ class Plan:
     heldout: dict[str, dict[str, str]] = field(default_factory=dict)
     # every stage's, before its own (a machine's batch size): keys that every stage's preset accepts
     overrides: list[str] = field(default_factory=list)
+    # a folder of the repository (relative to it) that carries the campaign's weights across machines
+    repository_copy: str | None = None
 
     @classmethod
     def load(cls, path: Path) -> Plan:
@@ -73,7 +85,7 @@ class Plan:
                 Stage(**{**entry, "prepare": [Step(**step) for step in entry.get("prepare", [])]})
                 for entry in raw["stages"]
             ]
-            plan = cls(stages, raw.get("heldout", {}), raw.get("overrides") or [])
+            plan = cls(stages, raw.get("heldout", {}), raw.get("overrides") or [], raw.get("repository_copy"))
         except (KeyError, TypeError) as error:
             raise SystemExit(f"{path}: not a campaign plan: {error}") from None
         if not all(isinstance(item, str) for item in [*plan.overrides, *(o for s in stages for o in s.overrides)]):
@@ -169,6 +181,66 @@ def score_newest_checkpoint(plan: Plan, stage: Stage, root: Path, deadline: floa
         score_heldout(plan, f"{stage.name}/{newest}", into, root, deadline)
 
 
+def stage_weights(folder: Path) -> Path | None:
+    """A stage's weights to carry: its ``final/`` once done, else its newest intact checkpoint (None if neither)."""
+    from allseeing.train.checkpoint import resume_point  # torch only when a stage has weights
+
+    if (folder / "final").is_dir():
+        return folder / "final"
+    return resume_point(folder)[0] if folder.is_dir() else None
+
+
+def same_files(folder: Path, other: Path) -> bool:
+    """Whether ``other`` holds exactly the files of ``folder``, byte for byte."""
+
+    def files(root: Path) -> list[Path]:
+        return sorted(path.relative_to(root) for path in root.rglob("*") if path.is_file())
+
+    return (
+        other.is_dir()
+        and files(folder) == files(other)
+        and all(filecmp.cmp(folder / name, other / name, shallow=False) for name in files(folder))
+    )
+
+
+def keep(plan: Plan, root: Path) -> None:
+    """Write where the campaign stands into the plan's repository copy: per stage, its weights (see
+    :func:`stage_weights`), records and checkpoints' held-out scores; a stage's older weights there are replaced."""
+    if not plan.repository_copy:
+        return
+    from allseeing.train.checkpoint import write_atomically
+
+    for stage in plan.stages:
+        folder, copy = root / stage.name, REPO / plan.repository_copy / stage.name
+        weights = stage_weights(folder)
+        if weights is None:
+            continue
+        copy.mkdir(parents=True, exist_ok=True)
+        if not same_files(weights, copy / weights.name):  # a final/ made again (a stage redone) is copied again
+            write_atomically(copy / weights.name, lambda partial, weights=weights: shutil.copytree(weights, partial))
+            log(root, f"stage {stage.name}: {weights.name} kept in {copy}")
+        for old in copy.iterdir():
+            if old.is_dir() and old.name not in (weights.name, CHECKPOINT_SCORES):
+                shutil.rmtree(old)
+        for name in STAGE_RECORDS:
+            if (folder / name).is_file():
+                shutil.copy2(folder / name, copy / name)
+        for path in checkpoint_scores(folder).values():
+            (copy / CHECKPOINT_SCORES).mkdir(exist_ok=True)
+            shutil.copy2(path, copy / CHECKPOINT_SCORES / path.name)
+
+
+def restore(plan: Plan, root: Path) -> None:
+    """Start every stage that has no weights in ROOT from the repository copy's (a campaign on a new machine)."""
+    if not plan.repository_copy:
+        return
+    for stage in plan.stages:
+        copy = REPO / plan.repository_copy / stage.name
+        if stage_weights(root / stage.name) is None and (kept := stage_weights(copy)) is not None:
+            shutil.copytree(copy, root / stage.name, dirs_exist_ok=True)
+            log(root, f"stage {stage.name}: continuing from the repository's copy ({kept.name})")
+
+
 def run(plan: Plan, root: Path, minutes: float | None) -> int:
     deadline = time.monotonic() + (minutes * 60 if minutes else float("inf"))
     for stage in plan.stages:
@@ -188,6 +260,7 @@ def run(plan: Plan, root: Path, minutes: float | None) -> int:
                 raise SystemExit(f"campaign: stage {stage.name} ended without {folder / 'final'}")
         if plan.heldout and not is_vision(stage) and not (folder / HELDOUT_FILE).is_file():
             score_heldout(plan, f"{stage.name}/final", folder / HELDOUT_FILE, root, deadline)
+        keep(plan, root)
         if time.monotonic() >= deadline:
             return 0
     log(root, "campaign complete")
@@ -201,6 +274,15 @@ def read_log(path: Path) -> list[dict]:
         with suppress(ValueError):
             entries.append(json.loads(line))
     return entries
+
+
+def checkpoint_scores(folder: Path) -> dict[int, Path]:
+    """A stage's scored checkpoints: step -> the file of its held-out scores (not its predictions' files)."""
+    scored = {}
+    for path in (folder / CHECKPOINT_SCORES).glob("checkpoint-*.json"):
+        if match := re.fullmatch(r"checkpoint-(\d+)", path.stem):
+            scored[int(match.group(1))] = path
+    return scored
 
 
 def stage_status(stage: Stage, root: Path) -> dict:
@@ -226,11 +308,7 @@ def stage_status(stage: Stage, root: Path) -> dict:
     if heldout:
         status["heldout"] = heldout[-1]
     # Acc@0.5 (average) per held-out file at each scored checkpoint (beside them: their predictions and scores)
-    scored = {}
-    for path in (folder / CHECKPOINT_SCORES).glob("checkpoint-*.json"):
-        if match := re.fullmatch(r"checkpoint-(\d+)", path.stem):
-            scored[int(match.group(1))] = path
-    if scored:
+    if scored := checkpoint_scores(folder):
         status["heldout_curve"] = [
             {"checkpoint": scored[step].stem}
             | {name: score["average"] for name, score in json.loads(scored[step].read_text(encoding="utf-8")).items()}
@@ -243,7 +321,7 @@ def stage_status(stage: Stage, root: Path) -> dict:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("action", choices=("run", "status"))
+    parser.add_argument("action", choices=("run", "status", "keep"))
     parser.add_argument("plan", type=Path, help="a campaign plan (configs/campaign/*.yaml)")
     parser.add_argument("--root", type=Path, required=True, help="the campaign's folder (data, checkpoints, logs)")
     parser.add_argument("--minutes", type=float, help="run: stop this invocation after this long (default: none)")
@@ -260,8 +338,22 @@ def main(argv: list[str] | None = None) -> int:
             # SIGTERM and SIGHUP end the run as an exception does, so that its running command is stopped too.
             for number in (signal.SIGTERM, signal.SIGHUP):
                 signal.signal(number, lambda received, frame: sys.exit(f"campaign: stopped by signal {received}"))
-            return run(plan, root, args.minutes)
-    print(json.dumps({"root": str(args.root), "stages": [stage_status(s, args.root) for s in plan.stages]}, indent=2))
+            restore(plan, root)
+            try:
+                return run(plan, root, args.minutes)
+            finally:  # stopped, failed or done: the repository copy holds the newest weights
+                keep(plan, root)
+    if args.action == "keep":
+        if not args.root.is_dir():
+            raise SystemExit(f"campaign: no campaign folder {args.root}")
+        keep(plan, args.root.resolve())
+        return 0
+    stages = [stage_status(stage, args.root) for stage in plan.stages]
+    if plan.repository_copy:  # the weights each stage would continue from on a new machine
+        for stage in stages:
+            kept = stage_weights(REPO / plan.repository_copy / stage["name"])
+            stage["repository_copy"] = kept.name if kept else None
+    print(json.dumps({"root": str(args.root), "stages": stages}, indent=2))
     return 0
 
 

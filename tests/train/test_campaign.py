@@ -77,6 +77,40 @@ def test_a_stopped_campaign_resumes_and_finishes(plan, tmp_path, capsys):
     assert resumed["heldout_curve"] == [{"checkpoint": "checkpoint-2", "all": resumed["heldout"]["all"]["average"]}]
 
 
+@pytest.mark.slow
+def test_a_campaign_continues_on_a_new_machine_from_its_repository_copy(plan, tmp_path, capsys):
+    copy = tmp_path / "repository" / "campaign"
+    plan.write_text(f"repository_copy: {copy}\n" + PLAN)  # absolute: the test writes no file of the repository
+    first = tmp_path / "first-machine"
+    assert campaign.main(["run", str(plan), "--root", str(first)]) == 0
+    assert {p.name for p in (copy / "vision").iterdir()} == {"final", "config.json", "log.jsonl"}
+    assert {p.name for p in (copy / "lone").iterdir()} == {"final", "config.json", "log.jsonl", "heldout.json"}
+
+    # A new machine: every finished stage comes from the copy, nothing trains again.
+    second = tmp_path / "second-machine"
+    assert campaign.main(["run", str(plan), "--root", str(second)]) == 0
+    log = (second / "campaign.log").read_text()
+    assert "continuing from the repository's copy (final)" in log and "training" not in log
+    restored, original = status(plan, second, capsys), status(plan, first, capsys)
+    for name in ("vision", "lone"):
+        for key in ("state", "step", "samples", "heldout"):
+            assert restored[name][key] == original[name][key]
+    assert restored["lone"]["repository_copy"] == "final"
+
+    # A stage stopped mid-way: `keep` carries its newest checkpoint (optimizer state included), which the next
+    # machine resumes, scores and finishes; the copy then holds its final weights again.
+    shutil.rmtree(first / "lone" / "final")
+    (first / "lone" / "heldout.json").unlink()
+    assert campaign.main(["keep", str(plan), "--root", str(first)]) == 0
+    assert {p.name for p in (copy / "lone").iterdir() if p.is_dir()} == {"checkpoint-2"}
+    assert (copy / "lone" / "checkpoint-2" / "trainer_state.pt").is_file()
+    third = tmp_path / "third-machine"
+    assert campaign.main(["run", str(plan), "--root", str(third)]) == 0
+    resumed = status(plan, third, capsys)["lone"]
+    assert resumed["state"] == "done" and resumed["heldout_curve"][0]["checkpoint"] == "checkpoint-2"
+    assert {p.name for p in (copy / "lone").iterdir() if p.is_dir()} == {"final", "heldout"}
+
+
 def test_a_plan_with_repeated_stage_names_is_refused(tmp_path):
     path = tmp_path / "plan.yaml"
     path.write_text("stages:\n  - {name: a, config: x.yaml, minutes: 1}\n  - {name: a, config: y.yaml, minutes: 1}\n")
