@@ -65,7 +65,11 @@ def test_the_campaign_script_runs_its_plan_from_the_start_model_and_packs_each_s
         ('"100000"', '"40", --workers, "1"'),
         ("minutes: 3.5", "minutes: 0.3"),
         ("minutes: 2.5", "minutes: 0.2"),
-        ("first@0:2->name", "first@0:1->name"),  # the tiny model's layers have two heads
+        # the stages' binding terms, on the tiny model's two heads a layer
+        (
+            "keep_checkpoints=100]",
+            "keep_checkpoints=100, 'binding_terms=name@1:0->box, first@0:1->name, first@1:0->box']",
+        ),
     ):
         assert full in plan, f"the GPU plan no longer holds {full!r}: scale this test's copy anew"
         plan = plan.replace(full, toy)

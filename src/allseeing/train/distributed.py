@@ -10,7 +10,8 @@ whole (unsharded) state dicts for checkpoints.
 from __future__ import annotations
 
 import os
-from contextlib import AbstractContextManager, nullcontext
+from collections.abc import Iterator
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 
 import torch
 import torch.distributed as dist
@@ -19,14 +20,20 @@ from transformers import LlavaForConditionalGeneration
 ENGINES = ("ddp", "fsdp")
 
 
-def distributed() -> tuple[int, int]:
-    """(rank, world size); joins the process group under torchrun (gloo on CPU; on GPUs nccl, and gloo for CPU
-    tensors)."""
+@contextmanager
+def process_group() -> Iterator[tuple[int, int]]:
+    """(rank, world size) for the block; under torchrun it joins the process group (gloo on CPU; on GPUs nccl, and
+    gloo for CPU tensors) and, if it joined it, leaves it at the end (PyTorch warns of a group never destroyed)."""
     world = int(os.environ.get("WORLD_SIZE", 1))
-    if world > 1 and not dist.is_initialized():
+    joined = world > 1 and not dist.is_initialized()
+    if joined:
         # the loop also all-reduces small CPU tensors (counts, logged losses), which NCCL alone refuses
         dist.init_process_group("cpu:gloo,cuda:nccl" if torch.cuda.is_available() else "gloo")
-    return (dist.get_rank() if world > 1 else 0), world
+    try:
+        yield (dist.get_rank() if world > 1 else 0), world
+    finally:
+        if joined:
+            dist.destroy_process_group()
 
 
 class Engine:

@@ -41,7 +41,7 @@ from allseeing.data.sampler import MicroBatches, total_steps
 from allseeing.train import checkpoint
 from allseeing.train.binding import BindingLoss
 from allseeing.train.config import TrainConfig
-from allseeing.train.distributed import Engine, distributed
+from allseeing.train.distributed import Engine, process_group
 from allseeing.train.loss import loss_units, summed_loss, trained_token_count
 from allseeing.train.memory import CpuMemory, flushed_denormals
 from allseeing.train.schedule import Budget, lr_factor
@@ -51,17 +51,18 @@ from allseeing.train.setup import trained_model, write_final, write_weights
 @flushed_denormals()
 def train(config: TrainConfig, progress: bool = True) -> dict:
     """Run (or resume) one training run; returns its summary (steps, data counts, last loss, time, output)."""
-    recipe = Recipe(config, progress=progress)
-    recipe.setup()
-    return recipe.train()
+    with process_group() as (rank, world):
+        recipe = Recipe(config, rank, world, progress=progress)
+        recipe.setup()
+        return recipe.train()
 
 
 class Recipe:
     """One run of :func:`train`: set up once, then train to the end of its schedule or time box."""
 
-    def __init__(self, config: TrainConfig, *, progress: bool = True) -> None:
+    def __init__(self, config: TrainConfig, rank: int, world: int, *, progress: bool = True) -> None:
         self.config = config
-        self.rank, self.world = distributed()
+        self.rank, self.world = rank, world
         self.accumulation = config.accumulation(self.world)  # refuses a world size the batch does not split into
         self.main_process = self.rank == 0
         self.progress = progress and self.main_process
