@@ -16,11 +16,12 @@ newest), so the campaign can run in the background across sessions and restarts.
 each stage's state, step, samples, training minutes against its budget, its latest held-out metrics and the scored
 checkpoints' curve.
 
-A plan's ``repository_copy`` (a folder of the repository) carries the campaign across machines: ``run`` writes
-there, when a stage finishes and when it stops, each finished stage's ``final/`` and the running stage's newest intact
-checkpoint (optimizer and RNG states included, so the curve continues exactly) with their logs and held-out scores;
-``keep`` writes it on demand while a run goes on. On a machine whose ROOT lacks a stage's weights, ``run`` starts
-that stage from the copy, so a campaign whose copy was committed continues from the repository on a new machine.
+A plan's ``repository_copy`` (a folder of the repository) carries the campaign across machines: ``run`` makes it
+mirror, when a stage finishes and when it stops, each finished stage's ``final/`` and the running stage's newest
+intact checkpoint (optimizer and RNG states included, so the curve continues exactly) with their records and
+held-out scores; ``keep`` does so on demand while a run goes on. On a machine whose ROOT lacks a stage's weights,
+``run`` starts that stage from the copy (and prepares the data of every stage up to the one it works on), so a
+campaign whose copy was committed continues from the repository on a new machine.
 """
 
 from __future__ import annotations
@@ -182,12 +183,17 @@ def score_newest_checkpoint(plan: Plan, stage: Stage, root: Path, deadline: floa
 
 
 def stage_weights(folder: Path) -> Path | None:
-    """A stage's weights to carry: its ``final/`` once done, else its newest intact checkpoint (None if neither)."""
-    from allseeing.train.checkpoint import resume_point  # torch only when a stage has weights
+    """A stage's weights to carry: its ``final/`` once done, else its newest intact checkpoint (None if neither, or
+    if every checkpoint is damaged: a warning then)."""
+    from allseeing.train.checkpoint import CheckpointError, resume_point  # torch only when a stage has weights
 
     if (folder / "final").is_dir():
         return folder / "final"
-    return resume_point(folder)[0] if folder.is_dir() else None
+    try:
+        return resume_point(folder)[0] if folder.is_dir() else None
+    except CheckpointError as error:
+        print(f"campaign: warning: {error}", file=sys.stderr, flush=True)
+        return None
 
 
 def same_files(folder: Path, other: Path) -> bool:
@@ -196,59 +202,100 @@ def same_files(folder: Path, other: Path) -> bool:
     def files(root: Path) -> list[Path]:
         return sorted(path.relative_to(root) for path in root.rglob("*") if path.is_file())
 
+    names = files(folder)
     return (
         other.is_dir()
-        and files(folder) == files(other)
-        and all(filecmp.cmp(folder / name, other / name, shallow=False) for name in files(folder))
+        and names == files(other)
+        and all(filecmp.cmp(folder / name, other / name, shallow=False) for name in names)
     )
 
 
-def keep(plan: Plan, root: Path) -> None:
-    """Write where the campaign stands into the plan's repository copy: per stage, its weights (see
-    :func:`stage_weights`), records and checkpoints' held-out scores; a stage's older weights there are replaced."""
+def repository_copy(plan: Plan, root: Path) -> Path:
+    """The plan's copy folder in the repository; refused when the plan has none or it lies inside ROOT (keeping
+    would prune ROOT's own checkpoints)."""
     if not plan.repository_copy:
-        return
+        raise SystemExit("campaign: the plan has no repository_copy to keep the campaign in")
+    copy = (REPO / plan.repository_copy).resolve()
+    if copy.is_relative_to(root.resolve()):
+        raise SystemExit(f"campaign: the repository copy {copy} lies inside the campaign folder {root}")
+    return copy
+
+
+def keep(plan: Plan, root: Path) -> None:
+    """Make the plan's repository copy mirror where the campaign stands: per stage, its records and checkpoints'
+    scores, then its weights (see :func:`stage_weights`; older ones there are replaced). One keep at a time (a
+    ``keep`` beside a ``run``); a checkpoint the trainer removes while it is copied is left to the next keep."""
+    copy = repository_copy(plan, root)
+    with (root / "keep.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        for stage in plan.stages:
+            weights = stage_weights(root / stage.name)
+            if weights is not None:
+                try:
+                    keep_stage(root / stage.name, weights, copy / stage.name)
+                except (FileNotFoundError, shutil.Error) as error:
+                    log(root, f"stage {stage.name}: not kept this time ({error})")
+
+
+def keep_stage(folder: Path, weights: Path, copy: Path) -> None:
+    """Mirror one stage's records and scores into ``copy`` (first, so its log is never behind its weights), then
+    its weights, written atomically."""
     from allseeing.train.checkpoint import write_atomically
 
-    for stage in plan.stages:
-        folder, copy = root / stage.name, REPO / plan.repository_copy / stage.name
-        weights = stage_weights(folder)
-        if weights is None:
-            continue
-        copy.mkdir(parents=True, exist_ok=True)
-        if not same_files(weights, copy / weights.name):  # a final/ made again (a stage redone) is copied again
-            write_atomically(copy / weights.name, lambda partial, weights=weights: shutil.copytree(weights, partial))
-            log(root, f"stage {stage.name}: {weights.name} kept in {copy}")
-        for old in copy.iterdir():
-            if old.is_dir() and old.name not in (weights.name, CHECKPOINT_SCORES):
-                shutil.rmtree(old)
-        for name in STAGE_RECORDS:
-            if (folder / name).is_file():
-                shutil.copy2(folder / name, copy / name)
-        for path in checkpoint_scores(folder).values():
-            (copy / CHECKPOINT_SCORES).mkdir(exist_ok=True)
-            shutil.copy2(path, copy / CHECKPOINT_SCORES / path.name)
+    copy.mkdir(parents=True, exist_ok=True)
+    for name in STAGE_RECORDS:
+        if (folder / name).is_file():
+            shutil.copy2(folder / name, copy / name)
+        else:  # a stage redone: its old scores must not come back as the new weights'
+            (copy / name).unlink(missing_ok=True)
+    scores = checkpoint_scores(folder).values()
+    shutil.rmtree(copy / CHECKPOINT_SCORES, ignore_errors=True)
+    for path in scores:
+        (copy / CHECKPOINT_SCORES).mkdir(exist_ok=True)
+        shutil.copy2(path, copy / CHECKPOINT_SCORES / path.name)
+    if not same_files(weights, copy / weights.name):  # a final/ made again (a stage redone) is copied again
+        write_atomically(copy / weights.name, lambda partial: shutil.copytree(weights, partial))
+        log(folder.parent, f"stage {folder.name}: {weights.name} kept in {copy}")
+    for old in copy.iterdir():
+        if old.is_dir() and old.name not in (weights.name, CHECKPOINT_SCORES):
+            shutil.rmtree(old)
 
 
 def restore(plan: Plan, root: Path) -> None:
-    """Start every stage that has no weights in ROOT from the repository copy's (a campaign on a new machine)."""
+    """Start every stage that has no weights in ROOT from the repository copy's (a campaign on a new machine):
+    the stage's folder is replaced by the copy's whole, or not at all."""
+    from allseeing.train.checkpoint import write_atomically
+
     if not plan.repository_copy:
         return
+    copy = repository_copy(plan, root)
     for stage in plan.stages:
-        copy = REPO / plan.repository_copy / stage.name
-        if stage_weights(root / stage.name) is None and (kept := stage_weights(copy)) is not None:
-            shutil.copytree(copy, root / stage.name, dirs_exist_ok=True)
+        source = copy / stage.name
+        if stage_weights(root / stage.name) is None and (kept := stage_weights(source)) is not None:
+            write_atomically(root / stage.name, lambda partial, source=source: shutil.copytree(source, partial))
             log(root, f"stage {stage.name}: continuing from the repository's copy ({kept.name})")
+
+
+def prepare(plan: Plan, upto: int, root: Path, deadline: float) -> bool:
+    """The data of the stages up to index ``upto`` (a stage may read what an earlier one prepared, and that one may
+    have come done from the repository copy); False if the deadline stopped it."""
+    for stage in plan.stages[: upto + 1]:
+        for step in stage.prepare:
+            if not (root / step.creates).exists() and not run_until(expand(step.run), root, deadline):
+                return False
+    return True
 
 
 def run(plan: Plan, root: Path, minutes: float | None) -> int:
     deadline = time.monotonic() + (minutes * 60 if minutes else float("inf"))
-    for stage in plan.stages:
+    for index, stage in enumerate(plan.stages):
         folder = root / stage.name
+        scored = not plan.heldout or is_vision(stage) or (folder / HELDOUT_FILE).is_file()
+        if (folder / "final").is_dir() and scored:
+            continue
+        if not prepare(plan, index, root, deadline):
+            return 0
         if not (folder / "final").is_dir():
-            for step in stage.prepare:
-                if not (root / step.creates).exists() and not run_until(expand(step.run), root, deadline):
-                    return 0
             if not is_vision(stage):
                 score_newest_checkpoint(plan, stage, root, deadline)
             command = [*ALLSEEING, "train", str(REPO / stage.config), f"output_dir={stage.name}", "resume=true"]
@@ -258,9 +305,10 @@ def run(plan: Plan, root: Path, minutes: float | None) -> int:
                 return 0
             if not (folder / "final").is_dir():
                 raise SystemExit(f"campaign: stage {stage.name} ended without {folder / 'final'}")
-        if plan.heldout and not is_vision(stage) and not (folder / HELDOUT_FILE).is_file():
+        if not scored:
             score_heldout(plan, f"{stage.name}/final", folder / HELDOUT_FILE, root, deadline)
-        keep(plan, root)
+        if plan.repository_copy:
+            keep(plan, root)
         if time.monotonic() >= deadline:
             return 0
     log(root, "campaign complete")
@@ -319,6 +367,17 @@ def stage_status(stage: Stage, root: Path) -> dict:
     return status
 
 
+def keep_after_run(plan: Plan, root: Path) -> None:
+    """:func:`keep` once a run has ended however it ended; a failure to keep is logged, never raised over the run's
+    own outcome (its error, or the signal that stopped it)."""
+    if not plan.repository_copy:
+        return
+    try:
+        keep(plan, root)
+    except (OSError, shutil.Error, SystemExit) as error:
+        log(root, f"the repository copy could not be kept: {error}")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("action", choices=("run", "status", "keep"))
@@ -342,7 +401,7 @@ def main(argv: list[str] | None = None) -> int:
             try:
                 return run(plan, root, args.minutes)
             finally:  # stopped, failed or done: the repository copy holds the newest weights
-                keep(plan, root)
+                keep_after_run(plan, root)
     if args.action == "keep":
         if not args.root.is_dir():
             raise SystemExit(f"campaign: no campaign folder {args.root}")

@@ -46,7 +46,13 @@ def upstream_converted(tmp_path_factory):
 
 
 def allseeing_on_two_processes(*argv: str) -> None:
-    """Run ``allseeing ARGV`` under ``torchrun --nproc_per_node 2`` (a free rendezvous port); fail with its output."""
+    """Run ``allseeing ARGV`` under ``torchrun --nproc_per_node 2``; fail with its output."""
+    on_two_processes("-m", "allseeing", *argv)
+
+
+def on_two_processes(*target: str) -> None:
+    """Run ``torchrun --nproc_per_node 2 TARGET`` (a free rendezvous port, one thread a process); fail with its
+    output."""
     import os
     import shutil
     import socket
@@ -55,6 +61,6 @@ def allseeing_on_two_processes(*argv: str) -> None:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-    command = [shutil.which("torchrun"), "--nproc_per_node", "2", "--master_port", str(port), "-m", "allseeing", *argv]
+    command = [shutil.which("torchrun"), "--nproc_per_node", "2", "--master_port", str(port), *target]
     result = subprocess.run(command, capture_output=True, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"})
     assert result.returncode == 0, f"{' '.join(command)} failed:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}"

@@ -77,38 +77,66 @@ def test_a_stopped_campaign_resumes_and_finishes(plan, tmp_path, capsys):
     assert resumed["heldout_curve"] == [{"checkpoint": "checkpoint-2", "all": resumed["heldout"]["all"]["average"]}]
 
 
+# A third stage that reads data an earlier stage prepared: on a machine restored from the copy, that stage is done
+GROUND = """
+  - name: ground
+    config: configs/train/small-ground.yaml
+    minutes: 5
+    overrides: [global_batch=8, per_device_batch=8, max_steps=4, save_every=2, max_bad_fraction=0.5,
+                binding_terms=name@1:0->box, 'data=[{"path": "data/train/grounding.json", "image_root": "data"}]']
+"""
+
+
+def losses(folder):
+    return {entry["step"]: entry["loss"] for entry in campaign.read_log(folder / "log.jsonl") if "loss" in entry}
+
+
 @pytest.mark.slow
-def test_a_campaign_continues_on_a_new_machine_from_its_repository_copy(plan, tmp_path, capsys):
+def test_a_campaign_continues_on_a_new_machine_from_its_repository_copy(tmp_path, capsys):
     copy = tmp_path / "repository" / "campaign"
-    plan.write_text(f"repository_copy: {copy}\n" + PLAN)  # absolute: the test writes no file of the repository
+    plan = tmp_path / "plan.yaml"
+    plan.write_text(f"repository_copy: {copy}\n" + PLAN + GROUND)  # absolute: no file of the repository is written
     first = tmp_path / "first-machine"
     assert campaign.main(["run", str(plan), "--root", str(first)]) == 0
-    assert {p.name for p in (copy / "vision").iterdir()} == {"final", "config.json", "log.jsonl"}
-    assert {p.name for p in (copy / "lone").iterdir()} == {"final", "config.json", "log.jsonl", "heldout.json"}
+    records = {"final", "config.json", "log.jsonl"}
+    assert {p.name for p in (copy / "vision").iterdir()} == records
+    assert {p.name for p in (copy / "ground").iterdir()} == records | {"heldout.json"}
 
     # A new machine: every finished stage comes from the copy, nothing trains again.
     second = tmp_path / "second-machine"
     assert campaign.main(["run", str(plan), "--root", str(second)]) == 0
     log = (second / "campaign.log").read_text()
-    assert "continuing from the repository's copy (final)" in log and "training" not in log
-    restored, original = status(plan, second, capsys), status(plan, first, capsys)
-    for name in ("vision", "lone"):
-        for key in ("state", "step", "samples", "heldout"):
-            assert restored[name][key] == original[name][key]
-    assert restored["lone"]["repository_copy"] == "final"
+    assert log.count("continuing from the repository's copy (final)") == 3 and "training" not in log
+    restored = status(plan, second, capsys)
+    assert {name: stage["repository_copy"] for name, stage in restored.items()} == dict.fromkeys(restored, "final")
+    assert restored["ground"]["heldout"] == status(plan, first, capsys)["ground"]["heldout"]
 
-    # A stage stopped mid-way: `keep` carries its newest checkpoint (optimizer state included), which the next
-    # machine resumes, scores and finishes; the copy then holds its final weights again.
-    shutil.rmtree(first / "lone" / "final")
-    (first / "lone" / "heldout.json").unlink()
+    # A stage stopped mid-way: `keep` carries its newest checkpoint, optimizer state included, and not the scores of
+    # final weights it no longer has. The next machine prepares the data an earlier, restored stage made, scores the
+    # checkpoint, resumes it on the uninterrupted run's curve, scores the new final weights and keeps them.
+    uninterrupted = losses(first / "ground")
+    for gone in ("final", "checkpoint-4"):
+        shutil.rmtree(first / "ground" / gone)
+    (first / "ground" / "heldout.json").unlink()
     assert campaign.main(["keep", str(plan), "--root", str(first)]) == 0
-    assert {p.name for p in (copy / "lone").iterdir() if p.is_dir()} == {"checkpoint-2"}
-    assert (copy / "lone" / "checkpoint-2" / "trainer_state.pt").is_file()
+    assert {p.name for p in (copy / "ground").iterdir()} == {"checkpoint-2", "config.json", "log.jsonl"}
     third = tmp_path / "third-machine"
     assert campaign.main(["run", str(plan), "--root", str(third)]) == 0
-    resumed = status(plan, third, capsys)["lone"]
+    assert losses(third / "ground") == pytest.approx(uninterrupted, rel=1e-5)
+    resumed = status(plan, third, capsys)["ground"]
     assert resumed["state"] == "done" and resumed["heldout_curve"][0]["checkpoint"] == "checkpoint-2"
-    assert {p.name for p in (copy / "lone").iterdir() if p.is_dir()} == {"final", "heldout"}
+    assert "--model ground/final" in (third / "campaign.log").read_text()
+    assert {p.name for p in (copy / "ground").iterdir()} == records | {"heldout.json", "heldout"}
+
+
+def test_keep_needs_a_repository_copy_outside_the_campaign_folder(plan, tmp_path):
+    root = tmp_path / "camp"
+    root.mkdir()
+    with pytest.raises(SystemExit, match="no repository_copy"):
+        campaign.main(["keep", str(plan), "--root", str(root)])
+    plan.write_text(f"repository_copy: {root / 'copy'}\n" + PLAN)
+    with pytest.raises(SystemExit, match="lies inside the campaign folder"):
+        campaign.main(["keep", str(plan), "--root", str(root)])
 
 
 def test_a_plan_with_repeated_stage_names_is_refused(tmp_path):

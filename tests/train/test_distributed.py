@@ -1,10 +1,8 @@
 """The process group: joined under torchrun for a run, and left at its end only by the run that joined it."""
 
-import shutil
-import socket
-import subprocess
-
 import pytest
+
+from tests.conftest import on_two_processes
 
 JOINED_HERE = """
 import torch.distributed as dist
@@ -32,9 +30,4 @@ dist.destroy_process_group()
 def test_a_run_leaves_the_process_group_it_joined_and_only_that(script, tmp_path):
     path = tmp_path / "group.py"
     path.write_text(script)
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    command = [shutil.which("torchrun"), "--nproc_per_node", "2", "--master_port", str(port), str(path)]
-    result = subprocess.run(command, capture_output=True, text=True, timeout=120)
-    assert result.returncode == 0, result.stderr[-3000:]
+    on_two_processes(str(path))

@@ -23,17 +23,17 @@ ENGINES = ("ddp", "fsdp")
 @contextmanager
 def process_group() -> Iterator[tuple[int, int]]:
     """(rank, world size) for the block; under torchrun it joins the process group (gloo on CPU; on GPUs nccl, and
-    gloo for CPU tensors) and, if it joined it, leaves it at the end (PyTorch warns of a group never destroyed)."""
+    gloo for CPU tensors) and, if it joined it, leaves it when the block ends normally (PyTorch warns of a group never
+    destroyed). A block that raised leaves it be: with NCCL, a rank leaving while the others wait in a collective can
+    hang until its timeout, where exiting at once lets torchrun stop them all."""
     world = int(os.environ.get("WORLD_SIZE", 1))
     joined = world > 1 and not dist.is_initialized()
     if joined:
         # the loop also all-reduces small CPU tensors (counts, logged losses), which NCCL alone refuses
         dist.init_process_group("cpu:gloo,cuda:nccl" if torch.cuda.is_available() else "gloo")
-    try:
-        yield (dist.get_rank() if world > 1 else 0), world
-    finally:
-        if joined:
-            dist.destroy_process_group()
+    yield (dist.get_rank() if world > 1 else 0), world
+    if joined:
+        dist.destroy_process_group()
 
 
 class Engine:
