@@ -1,6 +1,6 @@
 """Run, resume and watch a staged training campaign (the bundled model's recipe) in a folder outside the repository.
 
-    python scripts/campaign.py run configs/campaign/small.yaml --root /work/camp [--minutes 170]
+    python scripts/campaign.py run configs/campaign/small.yaml --root /work/camp [--minutes 170] [--set bf16=true]
     python scripts/campaign.py status configs/campaign/small.yaml --root /work/camp
     python scripts/campaign.py keep configs/campaign/small.yaml --root /work/camp
 
@@ -10,11 +10,12 @@ every stage) and the data it needs first (commands, each with the file that mark
 the stages from the first without a ``final/`` folder: it prepares that stage's data, then trains it with
 ``resume=true`` in ``ROOT/<stage>`` (the working directory is ROOT, so the presets' relative paths point into it),
 and scores every finished LLaVA stage on the held-out grounding questions of the plan, and a resumed LLaVA stage's
-newest checkpoint before it resumes (a stage that spans sessions gets a curve). ``--minutes`` bounds this
-invocation: at the limit the running stage is stopped (its checkpoints are atomic; the next ``run`` resumes from the
-newest), so the campaign can run in the background across sessions and restarts. ``status`` prints one JSON object:
-each stage's state, step, samples, training minutes against its budget, its latest held-out metrics and the scored
-checkpoints' curve.
+newest checkpoint before it resumes (a stage that spans sessions gets a curve). ``--set KEY=VALUE`` overrides a
+key of every stage for this invocation, after the plan's and the stage's own (a machine's choice: the precision it
+trains fastest in, its loader processes). ``--minutes`` bounds this invocation: at the limit the running stage is
+stopped (its checkpoints are atomic; the next ``run`` resumes from the newest), so the campaign can run in the
+background across sessions and restarts. ``status`` prints one JSON object: each stage's state, step, samples,
+training minutes against its budget, its latest held-out metrics and the scored checkpoints' curve.
 
 A plan's ``repository_copy`` (a folder of the repository) carries the campaign across machines: ``run`` makes it
 mirror, when a stage finishes and when it stops, each finished stage's ``final/`` and the running stage's newest
@@ -286,7 +287,8 @@ def prepare(plan: Plan, upto: int, root: Path, deadline: float) -> bool:
     return True
 
 
-def run(plan: Plan, root: Path, minutes: float | None) -> int:
+def run(plan: Plan, root: Path, minutes: float | None, machine: list[str]) -> int:
+    """Work through the plan's stages (module docstring); ``machine``: this invocation's overrides of every stage."""
     deadline = time.monotonic() + (minutes * 60 if minutes else float("inf"))
     for index, stage in enumerate(plan.stages):
         folder = root / stage.name
@@ -299,7 +301,7 @@ def run(plan: Plan, root: Path, minutes: float | None) -> int:
             if not is_vision(stage):
                 score_newest_checkpoint(plan, stage, root, deadline)
             command = [*ALLSEEING, "train", str(REPO / stage.config), f"output_dir={stage.name}", "resume=true"]
-            command += [f"max_minutes={stage.minutes}", *plan.overrides, *stage.overrides]
+            command += [f"max_minutes={stage.minutes}", *plan.overrides, *stage.overrides, *machine]
             log(root, f"stage {stage.name}: training")
             if not run_until(command, root, deadline, root / f"{stage.name}.summary.json"):
                 return 0
@@ -384,6 +386,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("plan", type=Path, help="a campaign plan (configs/campaign/*.yaml)")
     parser.add_argument("--root", type=Path, required=True, help="the campaign's folder (data, checkpoints, logs)")
     parser.add_argument("--minutes", type=float, help="run: stop this invocation after this long (default: none)")
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="run: override a key of every stage for this invocation (e.g. bf16=true where bf16 trains faster)",
+    )
     args = parser.parse_args(argv)
     plan = Plan.load(args.plan)
     if args.action == "run":
@@ -399,7 +408,7 @@ def main(argv: list[str] | None = None) -> int:
                 signal.signal(number, lambda received, frame: sys.exit(f"campaign: stopped by signal {received}"))
             restore(plan, root)
             try:
-                return run(plan, root, args.minutes)
+                return run(plan, root, args.minutes, args.set)
             finally:  # stopped, failed or done: the repository copy holds the newest weights
                 keep_after_run(plan, root)
     if args.action == "keep":

@@ -57,7 +57,7 @@ def test_a_stopped_campaign_resumes_and_finishes(plan, tmp_path, capsys):
     assert stopped["vision"]["state"] in ("pending", "started") and stopped["lone"]["state"] == "pending"
     assert "time is up" in (root / "campaign.log").read_text()
 
-    assert campaign.main(["run", str(plan), "--root", str(root)]) == 0
+    assert campaign.main(["run", str(plan), "--root", str(root), "--set", "seed=5"]) == 0  # this machine's override
     done = status(plan, root, capsys)
     assert done["vision"]["state"] == done["lone"]["state"] == "done"
     assert done["vision"]["step"] == 4 and done["vision"]["samples"] == 32 and "shape" in done["vision"]["heldout"]
@@ -66,6 +66,7 @@ def test_a_stopped_campaign_resumes_and_finishes(plan, tmp_path, capsys):
     # the LLaVA stage took the vision stage's tower
     lone_config = json.loads((root / "lone" / "config.json").read_text())
     assert lone_config["vision_init"] == "vision/final" and lone_config["num_workers"] == 0  # the plan's override
+    assert lone_config["seed"] == json.loads((root / "vision" / "config.json").read_text())["seed"] == 5
     assert "campaign complete" in (root / "campaign.log").read_text()
 
     # A LLaVA stage resumed from a checkpoint has that checkpoint scored first: the stage's curve.
