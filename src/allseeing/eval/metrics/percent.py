@@ -1,4 +1,4 @@
-"""Percentages as upstream's scorers print them: every metric and task rounds through these two."""
+"""Percentages as upstream's scorers print them, for the metrics and (through ``eval.task``) the tasks."""
 
 from __future__ import annotations
 
