@@ -20,14 +20,13 @@ import json
 import os
 import platform
 import time
-from contextlib import nullcontext
 from pathlib import Path
 
 import torch
 
 from allseeing.model.presets import get_preset
 from allseeing.train.config import VisionConfig, load_config
-from allseeing.train.vision import DenseHeads, DenseScenes, dense_loss, new_tower, patch_features
+from allseeing.train.vision import DenseHeads, DenseScenes, dense_loss, dense_outputs, new_tower
 
 CONFIG = "configs/train/small-vision.yaml"
 
@@ -48,11 +47,11 @@ def train_speed(config: VisionConfig, batches: list[dict], bf16: bool) -> float:
     parameters = [*tower.parameters(), *heads.parameters()]
     optimizer = torch.optim.AdamW(parameters, lr=config.learning_rate, weight_decay=config.weight_decay)
     layer = get_preset(config.preset).vision_feature_layer
-    autocast = torch.autocast("cpu", dtype=torch.bfloat16) if bf16 else nullcontext()
+    autocast = torch.autocast("cpu", dtype=torch.bfloat16) if bf16 else contextlib.nullcontext()
 
     def step(batch: dict) -> None:
         with autocast:
-            outputs = heads(patch_features(tower, batch["pixel_values"], layer), batch["item"])
+            outputs = dense_outputs(tower, heads, batch, layer)
         dense_loss(outputs, batch)["total"].backward()
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)

@@ -419,7 +419,7 @@ def main(argv: list[str] | None = None) -> int:
     stages = [stage_status(stage, args.root) for stage in plan.stages]
     if plan.repository_copy:  # the weights each stage would continue from on a new machine
         for stage in stages:
-            kept = stage_weights(REPO / plan.repository_copy / stage["name"])
+            kept = stage_weights(repository_copy(plan, args.root) / stage["name"])
             stage["repository_copy"] = kept.name if kept else None
     print(json.dumps({"root": str(args.root), "stages": stages}, indent=2))
     return 0

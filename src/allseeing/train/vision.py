@@ -124,6 +124,13 @@ def patch_features(tower: CLIPVisionModel, pixels: torch.Tensor, layer: int) -> 
     return tower(pixel_values=pixels, output_hidden_states=True).hidden_states[layer][:, 1:]
 
 
+def dense_outputs(
+    tower: CLIPVisionModel, heads: DenseHeads, batch: dict[str, torch.Tensor], layer: int
+) -> dict[str, torch.Tensor]:
+    """The heads' outputs on a batch of :class:`DenseScenes` (training, evaluation and ``benchmarks/vision.py``)."""
+    return heads(patch_features(tower, batch["pixel_values"], layer), batch["item"])
+
+
 def encoded_image(image: Image.Image) -> Image.Image:
     """``image`` after a JPEG round trip at the quality ``allseeing synth`` writes."""
     buffer = io.BytesIO()
@@ -217,7 +224,7 @@ def evaluate(tower: CLIPVisionModel, heads: DenseHeads, scenes: DenseScenes, lay
     seen, sizes = [], []
     loader = torch.utils.data.DataLoader(scenes, batch_size=batch)
     for data in loader:
-        outputs = heads(patch_features(tower, data["pixel_values"], layer), data["item"])
+        outputs = dense_outputs(tower, heads, data, layer)
         objects = data["item"] >= 0
         for name in ("shape", "colour", "size"):
             hits.setdefault(name, []).append((outputs[name].argmax(-1) == data[name])[objects])
@@ -305,7 +312,7 @@ def train_vision(config: VisionConfig, progress: bool = True) -> dict:
     for step, batch in enumerate(loader, start=start):
         budget.elapsed = time.perf_counter() - clock
         with autocast:
-            outputs = heads(patch_features(tower, batch["pixel_values"], layer), batch["item"])
+            outputs = dense_outputs(tower, heads, batch, layer)
         losses = dense_loss(outputs, batch, config.object_shape_weight)
         losses["total"].backward()
         if config.max_grad_norm:
